@@ -1,0 +1,51 @@
+# The course in two commands: `make lab` (learners) and `make test` (everything CI runs).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8888
+STAMP  := $(VENV)/.labkit-installed
+ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+
+.PHONY: setup lab test test-fast cassettes notebooks record lock bench doctor clean
+
+setup: $(STAMP) ## create or update .venv/ from the lock file
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade "pip>=24" "setuptools>=68" wheel
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.lock
+	@$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+	@echo "environment ready in $(VENV)/ (labkit command: $(BIN)/labkit)"
+
+lab: setup ## open JupyterLab on the course (PORT=8888 by default)
+	@$(BIN)/labkit doctor || true
+	@echo "Opening JupyterLab on http://127.0.0.1:$(PORT)/lab/tree/notebooks (the token is in the URL printed below)"
+	$(BIN)/jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) $(ROOT_FLAG) \
+		--ServerApp.root_dir=$(CURDIR) --LabApp.default_url=/lab/tree/notebooks
+
+test: setup ## everything CI runs, offline, with no key
+	env -u OPENAI_API_KEY -u LABKIT_MODE $(BIN)/labkit cassettes build --check
+	env -u OPENAI_API_KEY -u LABKIT_MODE $(BIN)/labkit cassettes verify
+	env -u OPENAI_API_KEY -u LABKIT_MODE $(BIN)/python -m pytest tests
+
+cassettes: setup ## rebuild every authored cassette from cassettes/sources
+	$(BIN)/labkit cassettes build
+
+record: setup ## re-record cassettes from the real API (needs OPENAI_API_KEY; billed)
+	@test -n "$$OPENAI_API_KEY" || { echo "make record needs OPENAI_API_KEY (it calls the real, billed API)"; exit 1; }
+	LABKIT_MODE=record $(BIN)/labkit record
+
+bench: setup ## run every benchmark; each prints one JSON line last
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+doctor: setup
+	$(BIN)/labkit doctor
+
+lock: ## re-resolve the environment and rewrite requirements.lock
+	rm -rf /tmp/labkit-lock && $(PYTHON) -m venv /tmp/labkit-lock
+	/tmp/labkit-lock/bin/pip install -q ".[course,test]"
+	/tmp/labkit-lock/bin/pip freeze --exclude-editable | grep -v '^labkit' > requirements.lock
+
+clean:
+	rm -rf $(VENV) .labkit build *.egg-info

@@ -1,0 +1,132 @@
+"""``labkit.client()``: a genuine ``openai.OpenAI`` client in replay, live or record mode."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal, overload
+
+import httpx2
+import openai
+
+from .replay import RecordTransport, ReplayTransport, iter_cassettes
+
+Mode = Literal["replay", "live", "record"]
+MODES: tuple[Mode, ...] = ("replay", "live", "record")
+#: Replay needs *some* key for the SDK to construct; this one is not a secret and never leaves the machine.
+REPLAY_KEY = "replay-mode-no-key"
+
+
+class ModeError(RuntimeError):
+    """The requested mode cannot run as configured."""
+
+
+def current_mode(mode: str | None = None) -> Mode:
+    """The mode in force: ``mode`` if given, else ``LABKIT_MODE``, else live with a key, replay without."""
+    chosen = (mode or os.environ.get("LABKIT_MODE") or "").strip().lower()
+    has_key = bool(os.environ.get("OPENAI_API_KEY"))
+    if not chosen:
+        return "live" if has_key else "replay"
+    if chosen not in MODES:
+        raise ModeError(f"Unknown mode {chosen!r}: use one of {', '.join(MODES)} (LABKIT_MODE or mode=...).")
+    if chosen in ("live", "record") and not has_key:
+        raise ModeError(
+            f"{chosen} mode needs an API key: set OPENAI_API_KEY in your environment or in a .env file "
+            "(never in a notebook), or unset LABKIT_MODE to replay the recordings offline."
+        )
+    return chosen  # type: ignore[return-value]
+
+
+def banner(mode: str | None = None) -> str:
+    """One line saying which mode is in force and what that means."""
+    m = current_mode(mode)
+    if m == "replay":
+        return (
+            "labkit mode: REPLAY. No API key is used and nothing leaves this machine; answers come from "
+            "cassettes/ and each is marked 'authored' (written for the course) or 'recorded' (real API)."
+        )
+    if m == "live":
+        return "labkit mode: LIVE. Requests go to the real OpenAI API with your key and are billed to you."
+    return "labkit mode: RECORD. Requests go to the real API (billed) and are saved, scrubbed, into cassettes/."
+
+
+def _cassettes(cassette: str | Path | Sequence[str | Path] | None) -> list[str | Path]:
+    if cassette is None:
+        return list(iter_cassettes())
+    if isinstance(cassette, (str, Path)):
+        return [cassette]
+    return list(cassette)
+
+
+@overload
+def client(
+    cassette: str | Path | Sequence[str | Path] | None = ...,
+    *,
+    mode: str | None = ...,
+    async_: Literal[False] = ...,
+    loose: bool = ...,
+    **openai_kwargs: Any,
+) -> openai.OpenAI: ...
+@overload
+def client(
+    cassette: str | Path | Sequence[str | Path] | None = ...,
+    *,
+    mode: str | None = ...,
+    async_: Literal[True],
+    loose: bool = ...,
+    **openai_kwargs: Any,
+) -> openai.AsyncOpenAI: ...
+def client(
+    cassette: str | Path | Sequence[str | Path] | None = None,
+    *,
+    mode: str | None = None,
+    async_: bool = False,
+    loose: bool = True,
+    **openai_kwargs: Any,
+) -> openai.OpenAI | openai.AsyncOpenAI:
+    """A real ``openai.OpenAI`` (or ``AsyncOpenAI`` with ``async_=True``) in the current mode.
+
+    ``cassette`` names the recording(s) to answer from in replay mode (``"ex01"`` means
+    ``cassettes/ex01.json``; ``None`` means every cassette) and the file to write in record
+    mode. Other keyword arguments go to the SDK client (``max_retries``, ``timeout``, ...).
+    The transport is available as ``labkit.transport_of(client)``.
+    """
+    m = current_mode(mode)
+    transport: httpx2.BaseTransport | None
+    if m == "replay":
+        transport = ReplayTransport(_cassettes(cassette), loose=loose)
+        openai_kwargs.setdefault("api_key", REPLAY_KEY)
+        openai_kwargs.setdefault("base_url", "https://api.openai.com/v1")
+    elif m == "record":
+        if cassette is None or not isinstance(cassette, (str, Path)):
+            raise ModeError("record mode needs one cassette name to write, e.g. labkit.client('ex01').")
+        transport = RecordTransport(cassette)
+    else:
+        transport = None
+    if async_:
+        http: Any = httpx2.AsyncClient(transport=transport) if transport else None  # type: ignore[arg-type]
+        made: openai.OpenAI | openai.AsyncOpenAI = openai.AsyncOpenAI(http_client=http, **openai_kwargs)
+    else:
+        http = httpx2.Client(transport=transport) if transport else None
+        made = openai.OpenAI(http_client=http, **openai_kwargs)
+    made._labkit_transport = transport  # type: ignore[union-attr]
+    return made
+
+
+def transport_of(c: openai.OpenAI | openai.AsyncOpenAI) -> ReplayTransport | RecordTransport | None:
+    """The labkit transport behind a client made by ``client()``, or None when live."""
+    return getattr(c, "_labkit_transport", None)
+
+
+def provenance(c: openai.OpenAI | openai.AsyncOpenAI) -> str:
+    """Where the last answer of a client came from, in words."""
+    t = transport_of(c)
+    if isinstance(t, ReplayTransport) and t.served:
+        s = t.served[-1]
+        how = "exact match" if s.tier == "exact" else f"closest recording ({s.note})"
+        what = "authored for the course (not live model output)" if s.provenance == "authored" else "recorded from the real API"
+        return f"replayed from cassettes/{s.cassette}.json #{s.index}, {what}; {how}"
+    if isinstance(t, RecordTransport):
+        return f"live answer, recorded into {t.path}"
+    return "live answer from the OpenAI API"

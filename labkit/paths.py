@@ -1,0 +1,39 @@
+"""Where the course lives: its root, cassettes, data and learner state."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_MARKERS = ("cassettes", "labkit")
+
+
+def course_root(start: Path | None = None) -> Path:
+    """The course checkout: ``LABKIT_ROOT``, else the nearest folder above ``start``
+    (default: the working directory) holding ``cassettes/`` and ``labkit/``, else the
+    folder this package was installed from."""
+    env = os.environ.get("LABKIT_ROOT")
+    if env:
+        return Path(env).resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if all((folder / m).is_dir() for m in _MARKERS):
+            return folder
+    return Path(__file__).resolve().parent.parent
+
+
+def cassette_dir() -> Path:
+    """Folder of cassettes: ``LABKIT_CASSETTES`` or ``<root>/cassettes``."""
+    env = os.environ.get("LABKIT_CASSETTES")
+    return Path(env).resolve() if env else course_root() / "cassettes"
+
+
+def data_dir() -> Path:
+    """Folder of the course's data sets."""
+    return course_root() / "data"
+
+
+def state_dir() -> Path:
+    """Folder for learner state (progress), ignored by git."""
+    env = os.environ.get("LABKIT_STATE")
+    return Path(env).resolve() if env else course_root() / ".labkit"

@@ -1,0 +1,553 @@
+"""Cassettes: load, match, replay and record HTTP exchanges with the OpenAI API.
+
+Cassettes use vcrpy's JSON cassette format (``version``, ``interactions`` with
+``request``/``response``, and ``metadata``), so vcrpy itself can replay them. On top of
+that format this module adds what the course needs and vcrpy lacks: provenance
+(``authored`` or ``recorded``), tiered matching with an honest "closest recording"
+report, and an httpx2 transport that is injected into one client (no global patching).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx2
+import openai
+
+from . import paths
+
+Provenance = Literal["authored", "recorded"]
+Tier = Literal["exact", "closest"]
+
+#: Request headers worth keeping; everything else (authorization, cookies, org and
+#: project ids, SDK telemetry) is dropped on write.
+KEEP_REQUEST_HEADERS = frozenset({"content-type", "accept", "openai-beta"})
+#: Response headers worth keeping; the rest (set-cookie, openai-organization, ...) is dropped.
+KEEP_RESPONSE_PREFIXES = (
+    "content-type",
+    "x-request-id",
+    "openai-processing-ms",
+    "openai-version",
+    "openai-model",
+    "x-ratelimit-",
+    "retry-after",
+    "x-should-retry",
+    "x-labkit-",
+)
+SECRET_HEADERS = frozenset(
+    {"authorization", "api-key", "x-api-key", "openai-organization", "openai-project", "cookie", "set-cookie"}
+)
+#: What a leaked credential looks like: OpenAI keys and bearer tokens.
+SECRET_RE = re.compile(r"sk-(?:proj-|admin-|svcacct-)?[A-Za-z0-9_\-]{20,}|[Bb]earer\s+[A-Za-z0-9_.\-]{16,}")
+REDACTED = "REDACTED"
+
+
+class ReplayMiss(openai.OpenAIError):
+    """No recording answers this request (replay mode).
+
+    Subclasses ``openai.OpenAIError`` so the SDK raises it at once instead of retrying
+    it and wrapping it as a connection error.
+    """
+
+
+class CassetteError(ValueError):
+    """A cassette file is missing, unreadable or malformed."""
+
+
+# --------------------------------------------------------------------------- matching
+
+
+def canonical_json(body: bytes | str | None) -> str:
+    """The body as canonical JSON (sorted keys, no spaces); raw text if not JSON."""
+    if not body:
+        return ""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    try:
+        return json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except ValueError:
+        return text
+
+
+def _loose_key(method: str, path: str, body: dict[str, Any] | None) -> str | None:
+    """Same endpoint, same conversation, same streaming flag: parameters may differ."""
+    if not isinstance(body, dict):
+        return None
+    convo = body.get("messages", body.get("input"))
+    if convo is None:
+        return None
+    return json.dumps(
+        [method, path, bool(body.get("stream")), convo], sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+
+
+def _path_of(uri: str) -> str:
+    """``/v1/chat/completions`` from a full URL; query strings kept."""
+    url = httpx2.URL(uri)
+    query = url.query.decode() if isinstance(url.query, bytes) else str(url.query)
+    return url.path + (f"?{query}" if query else "")
+
+
+def _summary(body: dict[str, Any] | None) -> str:
+    """One line that identifies a request to a person."""
+    if not isinstance(body, dict):
+        return "(no JSON body)"
+    parts = [f"model={body.get('model')!r}"] if "model" in body else []
+    convo = body.get("messages", body.get("input"))
+    if isinstance(convo, list) and convo:
+        last = convo[-1]
+        content = last.get("content") if isinstance(last, dict) else last
+        parts.append(f"{len(convo)} message(s), last: {_clip(content)}")
+    elif isinstance(convo, str):
+        parts.append(f"input: {_clip(convo)}")
+    extras = sorted(k for k in body if k not in {"model", "messages", "input"})
+    if extras:
+        parts.append("params: " + ", ".join(f"{k}={_clip(body[k], 30)}" for k in extras))
+    return "; ".join(parts)
+
+
+def _clip(value: Any, width: int = 60) -> str:
+    """A short readable form: strings quoted, other JSON values as JSON."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = " ".join(text.split())
+    text = text if len(text) <= width else text[: width - 1] + "…"
+    return repr(text) if isinstance(value, str) and value != "<absent>" else text
+
+
+def describe_difference(wanted: dict[str, Any] | None, recorded: dict[str, Any] | None) -> str:
+    """Which top-level fields differ between two request bodies, briefly."""
+    if not isinstance(wanted, dict) or not isinstance(recorded, dict):
+        return "bodies are not both JSON objects"
+    diffs = []
+    for key in sorted(set(wanted) | set(recorded)):
+        a, b = wanted.get(key, "<absent>"), recorded.get(key, "<absent>")
+        if a == b:
+            continue
+        if key in ("messages", "input") and isinstance(a, list) and isinstance(b, list):
+            idx = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+            diffs.append(f"{key} differ from item [{idx}] ({len(a)} sent, {len(b)} recorded)")
+        else:
+            diffs.append(f"{key}: sent {_clip(a, 40)}, recorded {_clip(b, 40)}")
+    return "; ".join(diffs) or "identical bodies"
+
+
+# --------------------------------------------------------------------------- cassettes
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """One recorded request and its response."""
+
+    index: int
+    method: str
+    path: str
+    canonical: str
+    loose: str | None
+    body: dict[str, Any] | None
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...]
+    content: bytes
+    provenance: str
+    label: str = ""
+
+
+@dataclass
+class Cassette:
+    """A loaded cassette with indexes for exact and loose matching."""
+
+    path: Path
+    metadata: dict[str, Any]
+    interactions: list[Interaction]
+    exact: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
+    loose: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    @property
+    def provenance(self) -> str:
+        return str(self.metadata.get("provenance", "unknown"))
+
+
+_CACHE: dict[Path, tuple[tuple[int, int], Cassette]] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_cassette(path: str | Path) -> Cassette:
+    """Load and index a cassette (cached until the file changes)."""
+    p = Path(path).resolve()
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise CassetteError(
+            f"Cassette not found: {p}. Rebuild the authored cassettes with `make cassettes`, "
+            "or record it with a key: `LABKIT_MODE=record`."
+        ) from None
+    stamp = (st.st_mtime_ns, st.st_size)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(p)
+        if hit and hit[0] == stamp:
+            return hit[1]
+    cassette = _parse(p)
+    with _CACHE_LOCK:
+        _CACHE[p] = (stamp, cassette)
+    return cassette
+
+
+def _parse(p: Path) -> Cassette:
+    fix = "Rebuild it with `make cassettes` (authored) or re-record it with `make record`."
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise CassetteError(f"Cassette {p} is not valid JSON ({err}). {fix}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("interactions"), list):
+        raise CassetteError(f"Cassette {p} has no 'interactions' list (not a vcrpy JSON cassette). {fix}")
+    meta = (data.get("metadata") or {}).get("labkit") or {}
+    default_prov = meta.get("provenance", "unknown")
+    cassette = Cassette(path=p, metadata=meta, interactions=[])
+    for i, item in enumerate(data["interactions"]):
+        try:
+            req, resp = item["request"], item["response"]
+            method = req["method"].upper()
+            path = _path_of(req["uri"])
+            raw = req.get("body") or ""
+            status = int(resp["status"]["code"])
+            reason = resp["status"].get("message") or ""
+            headers = tuple((k, v) for k, vs in resp.get("headers", {}).items() for v in vs)
+            content = (resp.get("body") or {}).get("string") or ""
+        except (KeyError, TypeError, AttributeError, ValueError) as err:
+            raise CassetteError(f"Cassette {p}: interaction #{i} is malformed (missing {err}). {fix}") from None
+        canonical = canonical_json(raw)
+        try:
+            body = json.loads(canonical) if canonical else None
+        except ValueError:
+            body = None
+        extra = item.get("labkit") or {}
+        inter = Interaction(
+            index=i,
+            method=method,
+            path=path,
+            canonical=canonical,
+            loose=_loose_key(method, path, body),
+            body=body,
+            status=status,
+            reason=reason,
+            headers=headers,
+            content=content.encode("utf-8") if isinstance(content, str) else content,
+            provenance=extra.get("provenance", default_prov),
+            label=extra.get("label", ""),
+        )
+        cassette.interactions.append(inter)
+        cassette.exact.setdefault((method, path, canonical), []).append(i)
+        if inter.loose:
+            cassette.loose.setdefault(inter.loose, []).append(i)
+    return cassette
+
+
+def resolve_cassette(name: str | Path) -> Path:
+    """A cassette path from a name (``"ex01"``), a file name or a path."""
+    p = Path(name)
+    if p.suffix == ".json" and (p.is_absolute() or p.exists()):
+        return p
+    base = paths.cassette_dir()
+    return base / (p.name if p.suffix == ".json" else f"{p.name}.json")
+
+
+def iter_cassettes(folder: Path | None = None) -> Iterator[Path]:
+    """Every cassette file in the folder (not the sources)."""
+    yield from sorted((folder or paths.cassette_dir()).glob("*.json"))
+
+
+# --------------------------------------------------------------------------- transport
+
+
+@dataclass
+class Served:
+    """What the replay transport answered, for banners, provenance and tests."""
+
+    method: str
+    path: str
+    cassette: str
+    index: int
+    tier: Tier
+    provenance: str
+    label: str
+    note: str = ""
+
+
+class ReplayTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
+    """Answers requests from cassettes; never touches the network.
+
+    Matching is tiered: an exact match (method, path, canonical JSON body) first,
+    repeated identical requests played back in recorded order (cycling); then, if
+    ``loose`` is on, a recording of the same endpoint and conversation whose other
+    parameters differ (reported as ``closest``); otherwise ``ReplayMiss``.
+    """
+
+    def __init__(self, cassettes: Iterable[str | Path], *, loose: bool = True) -> None:
+        self.paths = [resolve_cassette(c) for c in cassettes]
+        self.cassettes = [load_cassette(p) for p in self.paths]
+        self.loose = loose
+        self.served: list[Served] = []
+        self._counters: dict[tuple[int, str], int] = defaultdict(int)
+        self._lock = threading.Lock()
+
+    # httpx2 entry points -------------------------------------------------------
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        return self._answer(request, request.read())
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        return self._answer(request, await request.aread())
+
+    # matching -------------------------------------------------------------------
+    def _answer(self, request: httpx2.Request, raw: bytes) -> httpx2.Response:
+        method = request.method.upper()
+        path = _path_of(str(request.url))
+        canonical = canonical_json(raw)
+        hit = self._find(method, path, canonical)
+        if hit is None:
+            raise ReplayMiss(self._miss_message(method, path, canonical))
+        cassette, inter, tier, note = hit
+        with self._lock:
+            self.served.append(
+                Served(method, path, cassette.name, inter.index, tier, inter.provenance, inter.label, note)
+            )
+        headers = [*inter.headers, ("x-labkit-provenance", inter.provenance), ("x-labkit-match", tier)]
+        return httpx2.Response(
+            inter.status,
+            headers=headers,
+            stream=httpx2.ByteStream(inter.content),
+            extensions={"reason_phrase": inter.reason.encode("ascii", "replace")} if inter.reason else {},
+            request=request,
+        )
+
+    def _next(self, ci: int, key: str, indexes: list[int]) -> int:
+        with self._lock:
+            n = self._counters[(ci, key)]
+            self._counters[(ci, key)] = n + 1
+        return indexes[n % len(indexes)]
+
+    def _find(self, method: str, path: str, canonical: str) -> tuple[Cassette, Interaction, Tier, str] | None:
+        for ci, cassette in enumerate(self.cassettes):
+            indexes = cassette.exact.get((method, path, canonical))
+            if indexes:
+                inter = cassette.interactions[self._next(ci, "x" + canonical, indexes)]
+                return cassette, inter, "exact", ""
+        if not self.loose:
+            return None
+        try:
+            body = json.loads(canonical) if canonical else None
+        except ValueError:
+            body = None
+        key = _loose_key(method, path, body)
+        if key is None:
+            return None
+        for ci, cassette in enumerate(self.cassettes):
+            indexes = cassette.loose.get(key)
+            if indexes:
+                inter = cassette.interactions[self._next(ci, "l" + key, indexes)]
+                return cassette, inter, "closest", describe_difference(body, inter.body)
+        return None
+
+    def closest(self, method: str, path: str, canonical: str) -> tuple[Cassette, Interaction, float] | None:
+        """The most similar recording of the same method and path, with its similarity."""
+        best: tuple[Cassette, Interaction, float] | None = None
+        for cassette in self.cassettes:
+            for inter in cassette.interactions:
+                if inter.method != method or inter.path != path:
+                    continue
+                matcher = difflib.SequenceMatcher(None, canonical, inter.canonical, autojunk=False)
+                if best and matcher.quick_ratio() <= best[2]:
+                    continue
+                ratio = matcher.ratio()
+                if best is None or ratio > best[2]:
+                    best = (cassette, inter, ratio)
+        return best
+
+    def _miss_message(self, method: str, path: str, canonical: str) -> str:
+        try:
+            body = json.loads(canonical) if canonical else None
+        except ValueError:
+            body = None
+        names = ", ".join(c.name for c in self.cassettes) or "(none)"
+        lines = [
+            f"No recording answers {method} {path} in cassette(s) {names} (replay mode, no network).",
+            f"  you sent: {_summary(body)}",
+        ]
+        near = self.closest(method, path, canonical)
+        if near:
+            cassette, inter, ratio = near
+            lines.append(
+                f"  closest recording: {cassette.path.name} #{inter.index} ({ratio:.0%} similar): {_summary(inter.body)}"
+            )
+            lines.append(f"  it differs in: {describe_difference(body, inter.body)}")
+        else:
+            lines.append(f"  no recording of {method} {path} at all in these cassettes.")
+        lines.append(
+            "What to do: send the request the notebook or exercise asks for (compare with the closest "
+            "recording above); or go live by setting OPENAI_API_KEY (see README, 'Going live'); or "
+            "record new answers with `LABKIT_MODE=record` and a key (`make record`)."
+        )
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- recording
+
+
+def scrub_text(text: str) -> str:
+    """Replace anything that looks like a key or bearer token."""
+    return SECRET_RE.sub(REDACTED, text)
+
+
+def scrub_request_headers(headers: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for k, v in headers:
+        if k.lower() in KEEP_REQUEST_HEADERS:
+            out.setdefault(k.lower(), []).append(scrub_text(v))
+    return out
+
+
+def scrub_response_headers(headers: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for k, v in headers:
+        low = k.lower()
+        if low not in SECRET_HEADERS and low.startswith(KEEP_RESPONSE_PREFIXES):
+            out.setdefault(low, []).append(scrub_text(v))
+    return out
+
+
+def interaction_dict(
+    method: str,
+    uri: str,
+    request_body: bytes | str,
+    request_headers: Iterable[tuple[str, str]],
+    status: int,
+    reason: str,
+    response_headers: Iterable[tuple[str, str]],
+    response_body: bytes | str,
+    **labkit: Any,
+) -> dict[str, Any]:
+    """One vcrpy-format interaction, scrubbed of secrets."""
+    req = request_body.decode("utf-8", "replace") if isinstance(request_body, bytes) else request_body
+    resp = response_body.decode("utf-8", "replace") if isinstance(response_body, bytes) else response_body
+    item: dict[str, Any] = {
+        "request": {
+            "method": method.upper(),
+            "uri": uri,
+            "body": scrub_text(req),
+            "headers": scrub_request_headers(request_headers),
+        },
+        "response": {
+            "status": {"code": status, "message": reason},
+            "headers": scrub_response_headers(response_headers),
+            "body": {"string": scrub_text(resp)},
+        },
+    }
+    if labkit:
+        item["labkit"] = labkit
+    return item
+
+
+def write_cassette(path: str | Path, interactions: list[dict[str, Any]], metadata: dict[str, Any]) -> Path:
+    """Write a cassette atomically, in vcrpy's JSON format, scrubbed once more."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    data = {"version": 1, "interactions": interactions, "metadata": {"labkit": metadata}}
+    text = scrub_text(json.dumps(data, indent=1, ensure_ascii=False, sort_keys=False)) + "\n"
+    tmp = p.with_suffix(p.suffix + f".tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, p)
+    return p
+
+
+class RecordTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
+    """Sends to the real API and appends every exchange, scrubbed, to a cassette."""
+
+    def __init__(self, cassette: str | Path, *, model_note: str = "") -> None:
+        self.path = resolve_cassette(cassette)
+        self._sync = httpx2.HTTPTransport()
+        self._async = httpx2.AsyncHTTPTransport()
+        self._items: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        body = request.read()
+        response = self._sync.handle_request(request)
+        content = response.read()
+        return self._keep(request, body, response, content)
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        body = await request.aread()
+        response = await self._async.handle_async_request(request)
+        content = await response.aread()
+        return self._keep(request, body, response, content)
+
+    def _keep(self, request: httpx2.Request, body: bytes, response: httpx2.Response, content: bytes) -> httpx2.Response:
+        snapshot = ""
+        try:
+            snapshot = str(json.loads(content).get("model", ""))
+        except (ValueError, AttributeError):
+            pass
+        item = interaction_dict(
+            request.method,
+            str(request.url),
+            body,
+            request.headers.multi_items(),
+            response.status_code,
+            response.reason_phrase,
+            response.headers.multi_items(),
+            content,
+            provenance="recorded",
+            recorded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            model_snapshot=snapshot,
+        )
+        with self._lock:
+            self._items.append(item)
+            write_cassette(
+                self.path,
+                self._items,
+                {"provenance": "recorded", "recorded_at": self._started, "tool": "labkit record"},
+            )
+        return httpx2.Response(
+            response.status_code,
+            headers=response.headers.multi_items(),
+            stream=httpx2.ByteStream(content),
+            request=request,
+        )
+
+
+# --------------------------------------------------------------------------- verification
+
+
+def verify_cassette(path: str | Path) -> list[str]:
+    """Problems with one cassette: parse errors, missing provenance, secrets. Empty if fine."""
+    p = Path(path)
+    try:
+        cassette = _parse(p)
+    except CassetteError as err:
+        return [str(err)]
+    problems = []
+    if cassette.provenance not in ("authored", "recorded"):
+        problems.append(f"{p.name}: metadata.labkit.provenance must be 'authored' or 'recorded'")
+    text = p.read_text(encoding="utf-8")
+    for m in SECRET_RE.finditer(text):
+        problems.append(f"{p.name}: contains something that looks like a secret ({m.group(0)[:7]}…): scrub it")
+    data = json.loads(text)
+    for i, item in enumerate(data["interactions"]):
+        for side in ("request", "response"):
+            for name in (item.get(side, {}).get("headers") or {}):
+                if name.lower() in SECRET_HEADERS:
+                    problems.append(f"{p.name}: interaction #{i} keeps the {side} header {name!r}: remove it")
+    return problems

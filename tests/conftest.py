@@ -1,0 +1,28 @@
+"""Shared fixtures: every test runs offline, in replay mode, with no key."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "cassettes" / "sources"))
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("OPENAI_API_KEY", "LABKIT_MODE", "OPENAI_BASE_URL", "REDIS_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LABKIT_ROOT", str(ROOT))
+
+
+@pytest.fixture
+def root() -> Path:
+    return ROOT
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("LABKIT_ROOT", str(ROOT))

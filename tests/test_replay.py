@@ -1,0 +1,162 @@
+"""Replay of every endpoint shape, tiered matching, misses and provenance."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import openai
+import pytest
+import vcr
+
+import labkit
+from labkit.replay import CassetteError, ReplayTransport, load_cassette
+from selftest import HELLO, MODEL, REASONING_MODEL, Triage
+
+TICKET = "Ticket: 'I was charged twice this month, please fix it today.'"
+
+
+@pytest.fixture
+def c() -> openai.OpenAI:
+    return labkit.client("selftest")
+
+
+def test_replay_is_default_without_key(c: openai.OpenAI) -> None:
+    assert labkit.current_mode() == "replay"
+    assert isinstance(c, openai.OpenAI)
+    assert "REPLAY" in labkit.banner()
+
+
+def test_chat_completion(c: openai.OpenAI) -> None:
+    r = c.chat.completions.create(model=MODEL, messages=HELLO)
+    assert r.choices[0].message.content.startswith("Welcome aboard")
+    assert r.choices[0].finish_reason == "stop"
+    assert r.model.startswith(MODEL)
+    assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens > 0
+    assert "authored" in labkit.provenance(c) and "exact match" in labkit.provenance(c)
+
+
+def test_usage_is_counted_by_tiktoken(c: openai.OpenAI) -> None:
+    r = c.chat.completions.create(model=MODEL, messages=HELLO)
+    assert r.usage.prompt_tokens == labkit.count_tokens(HELLO, MODEL)
+    assert r.usage.completion_tokens == labkit.count_tokens(r.choices[0].message.content, MODEL)
+
+
+def test_chat_stream_with_usage(c: openai.OpenAI) -> None:
+    chunks = list(c.chat.completions.create(model=MODEL, messages=HELLO, stream=True, stream_options={"include_usage": True}))
+    text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+    assert text == "Hello and welcome: let's make your first request together."
+    assert len(chunks) > 4 and chunks[-1].usage is not None
+
+
+def test_chat_parse(c: openai.OpenAI) -> None:
+    r = c.chat.completions.parse(model=MODEL, messages=[{"role": "user", "content": TICKET}], response_format=Triage)
+    assert r.choices[0].message.parsed == Triage(category="billing", urgent=True)
+
+
+def test_responses_create_stream_and_parse(c: openai.OpenAI) -> None:
+    r = c.responses.create(model=REASONING_MODEL, input="Name one benefit of retries with jitter.")
+    assert "Jitter" in r.output_text
+    assert r.usage.output_tokens_details.reasoning_tokens > 0
+    with c.responses.stream(model=REASONING_MODEL, input="Say 'ready' if you can hear me.") as stream:
+        deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
+        assert stream.get_final_response().output_text == "ready" == "".join(deltas)
+    parsed = c.responses.parse(model=MODEL, input=TICKET, text_format=Triage)
+    assert parsed.output_parsed == Triage(category="billing", urgent=True)
+
+
+def test_repeated_requests_play_in_order(c: openai.OpenAI) -> None:
+    ask = lambda: c.chat.completions.create(  # noqa: E731
+        model=MODEL, temperature=1.2, messages=[{"role": "user", "content": "Pick a colour. One word."}]
+    ).choices[0].message.content
+    assert [ask() for _ in range(4)] == ["Red", "Teal", "Amber", "Red"]
+
+
+def test_recorded_error_is_raised_as_the_sdk_error(c: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        c.chat.completions.create(model=REASONING_MODEL, temperature=0.2, max_tokens=300, messages=HELLO)
+    assert info.value.code == "unsupported_value" and info.value.param == "temperature"
+
+
+def test_loose_match_is_reported_as_closest(c: openai.OpenAI) -> None:
+    r = c.chat.completions.create(model=MODEL, messages=HELLO, temperature=0.3)
+    assert r.choices[0].message.content.startswith("Welcome aboard")
+    served = labkit.transport_of(c).served[-1]
+    assert served.tier == "closest" and "temperature" in served.note
+
+
+def test_strict_client_does_not_loosen() -> None:
+    c = labkit.client("selftest", loose=False)
+    with pytest.raises(labkit.ReplayMiss):
+        c.chat.completions.create(model=MODEL, messages=HELLO, temperature=0.3)
+
+
+def test_miss_names_request_closest_and_how_to_go_live(c: openai.OpenAI) -> None:
+    with pytest.raises(labkit.ReplayMiss) as info:
+        c.chat.completions.create(model="gpt-4o", messages=[HELLO[0], {"role": "user", "content": "Something else"}])
+    msg = str(info.value)
+    assert "POST /v1/chat/completions" in msg and "'Something else'" in msg
+    assert "closest recording: selftest.json #0" in msg and "model: sent 'gpt-4o', recorded 'gpt-4.1-mini'" in msg
+    assert "OPENAI_API_KEY" in msg and "make record" in msg
+
+
+def test_miss_is_not_retried_by_the_sdk() -> None:
+    c = labkit.client("selftest", max_retries=5)
+    calls = []
+    c._sleep = lambda s: calls.append(s)  # type: ignore[attr-defined]
+    with pytest.raises(labkit.ReplayMiss):
+        c.embeddings.create(model="text-embedding-3-small", input="x")
+    assert calls == []
+
+
+def test_raw_response_headers(c: openai.OpenAI) -> None:
+    raw = c.chat.completions.with_raw_response.create(model=MODEL, messages=HELLO)
+    assert raw.headers["x-request-id"].startswith("req_")
+    assert raw.headers["x-labkit-provenance"] == "authored"
+    assert int(raw.headers["x-ratelimit-remaining-requests"]) > 0
+    assert raw.parse().choices[0].message.content
+
+
+def test_async_client_replays_plain_and_stream() -> None:
+    async def run() -> tuple[str, str]:
+        ac = labkit.client("selftest", async_=True)
+        assert isinstance(ac, openai.AsyncOpenAI)
+        r = await ac.chat.completions.create(model=MODEL, messages=HELLO)
+        s = await ac.chat.completions.create(model=MODEL, messages=HELLO, stream=True, stream_options={"include_usage": True})
+        text = "".join([ch.choices[0].delta.content or "" async for ch in s if ch.choices])
+        return r.choices[0].message.content, text
+
+    plain, streamed = asyncio.run(run())
+    assert plain.startswith("Welcome") and streamed.startswith("Hello and welcome")
+
+
+def test_corrupt_cassette_names_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.json"
+    bad.write_text('{"interactions": [ {"request": ')
+    with pytest.raises(CassetteError, match=r"broken\.json is not valid JSON.*make cassettes"):
+        load_cassette(bad)
+    bad.write_text('{"interactions": [{"request": {"uri": "https://x/v1"}}]}')
+    with pytest.raises(CassetteError, match=r"broken\.json: interaction #0 is malformed"):
+        ReplayTransport([bad])
+
+
+def test_missing_cassette_says_how_to_make_it(tmp_path: Path) -> None:
+    with pytest.raises(CassetteError, match="make cassettes"):
+        labkit.client(tmp_path / "nope.json")
+
+
+def test_vcrpy_itself_replays_a_labkit_cassette(root: Path) -> None:
+    """Cassettes are vcrpy's JSON format: vcrpy can replay them with a plain SDK client."""
+    my_vcr = vcr.VCR(serializer="json", record_mode="none", match_on=["method", "uri", "body"])
+    with my_vcr.use_cassette(str(root / "cassettes" / "selftest.json")):
+        plain = openai.OpenAI(api_key="not-a-key", max_retries=0)
+        r = plain.chat.completions.create(model=MODEL, messages=HELLO)
+    assert r.choices[0].message.content.startswith("Welcome aboard")
+
+
+def test_cassette_metadata_carries_provenance(root: Path) -> None:
+    data = json.loads((root / "cassettes" / "selftest.json").read_text())
+    assert data["metadata"]["labkit"]["provenance"] == "authored"
+    assert data["metadata"]["labkit"]["source"] == "cassettes/sources/selftest.py"
+    assert all(i["labkit"]["provenance"] == "authored" for i in data["interactions"])
