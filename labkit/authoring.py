@@ -356,4 +356,11 @@ def build_all(names: list[str] | None = None, out_dir: Path | None = None) -> li
         if missing:
             raise RuntimeError(f"no cassette source named {', '.join(sorted(missing))} in {source_dir()}")
         sources = [p for p in sources if p.stem in names]
-    return [build_source(p, out_dir) for p in sources]
+    import sys
+
+    folder = str(source_dir())
+    sys.path.insert(0, folder)  # sources may share constants with each other
+    try:
+        return [build_source(p, out_dir) for p in sources]
+    finally:
+        sys.path.remove(folder)

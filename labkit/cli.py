@@ -81,6 +81,123 @@ def lint(request_json: Annotated[str, typer.Argument(help="A request body as JSO
     raise typer.Exit(1 if any(f.severity == "error" for f in findings) else 0)
 
 
+@app.command("check")
+def check_cmd(
+    exercise: Annotated[str, typer.Argument(help="Exercise id, e.g. ex02")],
+    from_: Annotated[Optional[Path], typer.Option("--from", help="Folder (or file) to check; default exercises/")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Run an exercise's success-metric checks; exit 0 only if every visible check passes."""
+    from .checks import run_checks
+    from .display import print_report
+    from .progress import record
+
+    report = _or_exit(lambda: run_checks(exercise, from_))
+    if from_ is None:
+        record(report)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(reveal_hidden=False), indent=2))
+    else:
+        print_report(report, console)
+    raise typer.Exit(0 if report.passed else 1)
+
+
+@app.command()
+def hint(exercise: Annotated[str, typer.Argument(help="Exercise id, e.g. ex02")]) -> None:
+    """What each visible check of an exercise looks for (failing ones first if you have run it)."""
+    from .checks import get_exercise
+    from .progress import load
+
+    ex = _or_exit(lambda: get_exercise(exercise))
+    console.print(f"[bold]{ex.id}: {ex.title}[/]  (edit exercises/{ex.file}.py; notebook {ex.notebook})")
+    if ex.id not in load():
+        console.print("[dim]tip: run `labkit check " + ex.id + "` to see which of these fail[/]")
+    for spec in ex.checks:
+        if not spec.hidden:
+            console.print(f"- [bold]{spec.metric}[/]\n  {spec.hint}")
+    hidden = sum(s.hidden for s in ex.checks)
+    if hidden:
+        console.print(f"[dim]+ {hidden} hidden check(s), graded by your instructor[/]")
+
+
+@app.command()
+def progress() -> None:
+    """Where you are across the course."""
+    from rich.table import Table
+
+    from .progress import rows
+
+    table = Table(title="Your progress")
+    for col in ("exercise", "title", "state", "checks", "last run"):
+        table.add_column(col)
+    color = {"done": "green", "in progress": "yellow", "not started": "dim"}
+    for r in rows():
+        table.add_row(r["id"], r["title"], f"[{color[r['state']]}]{r['state']}[/]", r["checks"], r["last_run"])
+    console.print(table)
+
+
+@app.command()
+def watch(
+    exercise: Annotated[Optional[str], typer.Argument(help="Exercise id; default: every exercise, re-checking the one you save")] = None,
+    interval: Annotated[float, typer.Option(help="Seconds between looks at the files")] = 0.5,
+    max_runs: Annotated[int, typer.Option(hidden=True)] = 0,
+) -> None:
+    """Re-run the checks every time you save an exercise file (Ctrl-C to stop)."""
+    import time
+
+    from .checks import exercise_ids, get_exercise, run_checks
+    from .display import print_report
+    from .paths import course_root
+    from .progress import record
+
+    ids = [exercise] if exercise else exercise_ids()
+    files = {i: course_root() / "exercises" / f"{_or_exit(lambda i=i: get_exercise(i)).file}.py" for i in ids}
+    seen = {i: (p.stat().st_mtime_ns if p.exists() else 0) for i, p in files.items()}
+    runs = 0
+    console.print(f"watching {', '.join(str(p.name) for p in files.values())}: save a file to re-check it (Ctrl-C to stop)")
+    try:
+        while not max_runs or runs < max_runs:
+            for i, p in files.items():
+                stamp = p.stat().st_mtime_ns if p.exists() else 0
+                if stamp != seen[i] or (runs == 0 and exercise):
+                    seen[i] = stamp
+                    console.rule(f"{i} at {time.strftime('%H:%M:%S')}")
+                    report = run_checks(i)
+                    record(report)
+                    print_report(report, console)
+                    runs += 1
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def grade(
+    submissions: Annotated[Path, typer.Argument(help="Folder with one sub-folder per learner (a copy of their exercises/)")],
+    out: Annotated[Path, typer.Option("--out", help="Where the gradebook and feedback go")] = Path("grades"),
+    jobs: Annotated[int, typer.Option("--jobs", help="Submissions graded at once")] = 2,
+    timeout: Annotated[float, typer.Option("--timeout", help="Wall-clock seconds per submission")] = 60.0,
+    memory: Annotated[int, typer.Option("--memory", help="Memory limit per submission, MB")] = 1024,
+    exercise: Annotated[Optional[list[str]], typer.Option("--exercise", help="Grade only these exercises (repeatable)")] = None,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar")] = False,
+) -> None:
+    """Grade a class: each submission sandboxed in its own process; writes gradebook.csv/json and feedback."""
+    from .grading import grade as run_grade
+
+    summary = run_grade(submissions, out, jobs=jobs, timeout=timeout, memory_mb=memory,
+                        exercises=exercise, progress=not no_progress)
+    console.print(summary)
+
+
+def _or_exit(fn):  # type: ignore[no-untyped-def]
+    """Run fn; turn a lookup error into one clear line and exit 2."""
+    try:
+        return fn()
+    except KeyError as err:
+        console.print(f"[red]{err.args[0] if err.args else err}[/]")
+        raise typer.Exit(2) from None
+
+
 def main() -> None:
     """Entry point of the ``labkit`` console script."""
     app()

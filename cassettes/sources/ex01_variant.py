@@ -1,0 +1,13 @@
+"""Exercise 01, hidden check: the same request with a different authored answer, to tell real calls from hard-coded ones."""
+
+from __future__ import annotations
+
+from ex01 import MESSAGES
+
+
+def build(a) -> None:
+    a.call(
+        lambda c: c.chat.completions.create(model="gpt-4.1-mini", messages=MESSAGES),
+        "Your Team's Deadlines, Finally Under Control: A 15-Minute Demo",
+        label="variant answer used by a hidden check",
+    )
