@@ -103,11 +103,12 @@ def test_miss_names_request_closest_and_how_to_go_live(c: openai.OpenAI) -> None
 
 def test_miss_is_not_retried_by_the_sdk() -> None:
     c = labkit.client("selftest", max_retries=5)
-    calls = []
-    c._sleep = lambda s: calls.append(s)  # type: ignore[attr-defined]
+    calls: list[object] = []
+    c._sleep_for_retry = lambda **kw: calls.append(kw)  # type: ignore[method-assign]
     with pytest.raises(labkit.ReplayMiss):
         c.embeddings.create(model="text-embedding-3-small", input="x")
     assert calls == []
+    assert labkit.transport_of(c).served == []
 
 
 def test_raw_response_headers(c: openai.OpenAI) -> None:

@@ -1,0 +1,53 @@
+"""Meta-tests: every check can fail, solutions pass every check, starters fail every graded check.
+
+A mutant is the reference solution with one deliberate mistake, stored as
+``tests/mutants/<exercise>/<check-suffix>.py``; it must make that check fail. A new check
+cannot land without its mutant.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from labkit.checks import exercise_ids, get_exercise, run_checks
+
+ROOT = Path(__file__).resolve().parent.parent
+MUTANTS = Path(__file__).resolve().parent / "mutants"
+ALL_CHECKS = [(ex, spec.id) for ex in exercise_ids() for spec in get_exercise(ex).checks]
+
+
+@pytest.fixture(scope="module")
+def solution_reports() -> dict[str, object]:
+    return {ex: run_checks(ex, ROOT / "solutions") for ex in exercise_ids()}
+
+
+@pytest.mark.parametrize("exercise", exercise_ids())
+def test_solution_passes_every_check(exercise: str, solution_reports: dict[str, object]) -> None:
+    report = solution_reports[exercise]
+    failing = [(r.id, r.status, r.detail) for r in report.results if r.status != "pass"]  # type: ignore[attr-defined]
+    assert not failing, f"solutions/{get_exercise(exercise).file}.py fails: {failing}"
+
+
+@pytest.mark.parametrize("exercise", exercise_ids())
+def test_starter_fails_every_graded_check(exercise: str) -> None:
+    report = run_checks(exercise, ROOT / "exercises")
+    passing = [r.id for r in report.results if r.points > 0 and r.status == "pass"]
+    assert not passing, f"the starter already passes {passing}: those checks cannot tell work from no work"
+    assert report.score == 0
+
+
+@pytest.mark.parametrize(("exercise", "check_id"), ALL_CHECKS)
+def test_mutant_fails_its_check(exercise: str, check_id: str) -> None:
+    mutant = MUTANTS / exercise / f"{check_id.split('.', 1)[1]}.py"
+    assert mutant.exists(), f"no mutant for {check_id}: add {mutant.relative_to(ROOT)} (the solution with one mistake)"
+    report = run_checks(exercise, mutant)
+    result = next(r for r in report.results if r.id == check_id)
+    assert result.status == "fail", f"{mutant.name} should fail {check_id} but got {result.status}: {result.detail}"
+
+
+def test_every_mutant_belongs_to_a_check() -> None:
+    known = {(ex, cid.split(".", 1)[1]) for ex, cid in ALL_CHECKS}
+    stray = [p for p in MUTANTS.glob("*/*.py") if (p.parent.name, p.stem) not in known]
+    assert not stray, f"mutants with no check of that id: {stray}"
