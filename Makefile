@@ -27,10 +27,15 @@ lab: setup ## open JupyterLab on the course (PORT=8888 by default)
 test: setup ## everything CI runs, offline, with no key
 	env -u OPENAI_API_KEY -u LABKIT_MODE $(BIN)/labkit cassettes build --check
 	env -u OPENAI_API_KEY -u LABKIT_MODE $(BIN)/labkit cassettes verify
-	env -u OPENAI_API_KEY -u LABKIT_MODE $(BIN)/python -m pytest tests
+	env -u OPENAI_API_KEY -u LABKIT_MODE $(BIN)/labkit notebooks check
+	env -u OPENAI_API_KEY -u LABKIT_MODE $(BIN)/python -m pytest tests notebooks \
+		--nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 
 cassettes: setup ## rebuild every authored cassette from cassettes/sources
 	$(BIN)/labkit cassettes build
+
+notebooks: cassettes ## rebuild cassettes, then execute notebooks/src/*.py into notebooks/*.ipynb
+	env -u OPENAI_API_KEY -u LABKIT_MODE $(BIN)/labkit notebooks build
 
 record: setup ## re-record cassettes from the real API (needs OPENAI_API_KEY; billed)
 	@test -n "$$OPENAI_API_KEY" || { echo "make record needs OPENAI_API_KEY (it calls the real, billed API)"; exit 1; }

@@ -17,6 +17,7 @@ __all__ = [
     "count_tokens",
     "current_mode",
     "lint_request",
+    "notebook",
     "provenance",
     "transport_of",
 ]
@@ -42,6 +43,10 @@ def __getattr__(name: str) -> Any:
         from .tokens import count_tokens
 
         return count_tokens
+    if name == "notebook":
+        import importlib
+
+        return importlib.import_module(".notebook", __name__)
     if name == "check":
         from .checks import check
 

@@ -348,9 +348,21 @@ def build_source(src: Path, out_dir: Path | None = None) -> Path:
     return author.save(out_dir)
 
 
+def is_recorded(name: str) -> bool:
+    """A cassette re-recorded from the real API (``make record``) takes precedence over its source."""
+    path = paths.cassette_dir() / f"{name}.json"
+    try:
+        return json.loads(path.read_text())["metadata"]["labkit"]["provenance"] == "recorded"
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
 def build_all(names: list[str] | None = None, out_dir: Path | None = None) -> list[Path]:
-    """Rebuild every authored cassette (or the named ones) from ``cassettes/sources``."""
-    sources = sorted(p for p in source_dir().glob("*.py") if not p.name.startswith("_"))
+    """Rebuild every authored cassette (or the named ones) from ``cassettes/sources``.
+
+    Cassettes that were re-recorded from the real API are left alone.
+    """
+    sources = sorted(p for p in source_dir().glob("*.py") if not p.name.startswith("_") and not is_recorded(p.stem))
     if names:
         missing = set(names) - {p.stem for p in sources}
         if missing:

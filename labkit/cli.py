@@ -13,6 +13,8 @@ from rich.console import Console
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Run the OpenAI API workbook offline, check exercises, grade a class.")
 cassettes_app = typer.Typer(no_args_is_help=True, help="Build and verify recorded responses.")
 app.add_typer(cassettes_app, name="cassettes")
+notebooks_app = typer.Typer(no_args_is_help=True, help="Build notebooks from notebooks/src (maintainers).")
+app.add_typer(notebooks_app, name="notebooks")
 console = Console(highlight=False)
 
 
@@ -68,6 +70,46 @@ def cassettes_verify(folder: Annotated[Optional[Path], typer.Argument()] = None)
         console.print(f"[red]problem[/] {p}")
     console.print(f"{len(files)} cassette(s) checked, {len(problems)} problem(s)")
     raise typer.Exit(1 if problems or not files else 0)
+
+
+@notebooks_app.command("build")
+def notebooks_build(names: Annotated[Optional[list[str]], typer.Argument(help="Notebooks to build, e.g. 01 (default: all)")] = None) -> None:
+    """Execute notebooks/src/NN_*.py in replay mode and write notebooks/NN_*.ipynb with outputs."""
+    from .notebooks import build, sources
+
+    for src in sources(names):
+        console.print(f"built {build(src)}")
+
+
+@notebooks_app.command("check")
+def notebooks_check() -> None:
+    """Fail if a notebook no longer matches its source (run `make notebooks`)."""
+    from .notebooks import stale
+
+    problems = stale()
+    for p in problems:
+        console.print(f"[red]stale[/] {p}: run `make notebooks` and commit the result")
+    raise typer.Exit(1 if problems else 0)
+
+
+@app.command()
+def record(names: Annotated[Optional[list[str]], typer.Argument(help="Notebooks to re-record, e.g. 01 (default: all)")] = None) -> None:
+    """Re-record cassettes from the real API by running the notebooks in record mode (billed; needs a key)."""
+    import os
+
+    from .client import ModeError, current_mode
+    from .notebooks import execute_in_place, sources
+
+    os.environ["LABKIT_MODE"] = "record"
+    try:
+        current_mode()
+    except ModeError as err:
+        console.print(f"[red]{err}[/]")
+        raise typer.Exit(2) from None
+    for src in sources(names):
+        console.print(f"recording {src.stem} (live, billed)…")
+        execute_in_place(src)
+    console.print("done: review `git diff cassettes/`, run `labkit cassettes verify`, then `make notebooks`")
 
 
 @app.command()

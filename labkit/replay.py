@@ -471,15 +471,20 @@ def write_cassette(path: str | Path, interactions: list[dict[str, Any]], metadat
     return p
 
 
+_RECORDING: dict[Path, list[dict[str, Any]]] = {}
+_RECORD_LOCK = threading.Lock()
+
+
 class RecordTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
     """Sends to the real API and appends every exchange, scrubbed, to a cassette."""
 
     def __init__(self, cassette: str | Path, *, model_note: str = "") -> None:
-        self.path = resolve_cassette(cassette)
+        self.path = resolve_cassette(cassette).resolve()
         self._sync = httpx2.HTTPTransport()
         self._async = httpx2.AsyncHTTPTransport()
-        self._items: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
+        # every client recording into one file in this process appends to the same list
+        self._items = _RECORDING.setdefault(self.path, [])
+        self._lock = _RECORD_LOCK
         self._started = datetime.now(timezone.utc).isoformat(timespec="seconds")
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:

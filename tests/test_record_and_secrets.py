@@ -105,3 +105,12 @@ def test_key_selects_live_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     assert labkit.current_mode() == "live"
     assert labkit.transport_of(labkit.client()) is None
     assert "LIVE" in labkit.banner()
+
+
+def test_two_clients_recording_one_cassette_append(server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", PLANTED)
+    monkeypatch.setenv("LABKIT_MODE", "record")
+    out = tmp_path / "two.json"
+    for word in ("one", "two"):
+        labkit.client(out, base_url=server).chat.completions.create(model="gpt-4.1-mini", messages=[{"role": "user", "content": word}])
+    assert len(json.loads(out.read_text())["interactions"]) == 2

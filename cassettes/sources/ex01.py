@@ -13,3 +13,13 @@ def build(a) -> None:
         "Cut Project Chaos by 30%: See How Teams Ship On Time",
         label="the first API call",
     )
+    build_notebook_extras(a)
+
+
+def build_notebook_extras(a) -> None:
+    """Notebook 01's other requests: the Responses API form of the same call."""
+    a.call(
+        lambda c: c.responses.create(model="gpt-4.1-mini", instructions=SYSTEM, input=PROMPT),
+        "Cut Project Chaos by 30%: See How Teams Ship On Time",
+        label="the first call, through the Responses API",
+    )

@@ -194,6 +194,11 @@ class Report:
             "results": [asdict(r) if reveal_hidden else r.public() for r in self.results],
         }
 
+    def __repr__(self) -> str:
+        visible = [r for r in self.results if not r.hidden]
+        ok = sum(r.status == "pass" for r in visible)
+        return f"<{self.exercise}: {self.score}/{self.max_score} points, {ok} of {len(visible)} visible checks pass>"
+
     def _repr_html_(self) -> str:
         from ..display import report_html
 

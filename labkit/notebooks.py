@@ -1,0 +1,86 @@
+"""Build notebooks from their jupytext sources: execute, keep outputs, strip volatile metadata.
+
+``notebooks/src/NN_topic.py`` (percent format) -> ``notebooks/NN_topic.ipynb``. The build runs
+in replay mode with no key, so outputs are the recorded ones and a rebuild is reproducible.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import jupytext
+import nbformat
+from nbclient import NotebookClient
+
+from . import paths
+
+KEEP_NB_META = ("kernelspec", "language_info")
+
+
+def src_dir() -> Path:
+    return paths.course_root() / "notebooks" / "src"
+
+
+def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Strip what varies between runs: timings, widget state, ids made up on the fly."""
+    nb.metadata = {k: v for k, v in nb.metadata.items() if k in KEEP_NB_META}
+    nb.metadata.get("language_info", {}).pop("version", None)
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"c{i:03d}"
+        tags = cell.metadata.get("tags")
+        cell.metadata = {"tags": tags} if tags else {}
+        if cell.cell_type == "code":
+            for out in cell.get("outputs", []):
+                out.pop("metadata", None) if not out.get("metadata") else None
+    return nb
+
+
+def from_source(src: Path) -> nbformat.NotebookNode:
+    nb = jupytext.read(src)
+    nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+    return nb
+
+
+def build(src: Path, *, execute: bool = True, timeout: int = 300) -> Path:
+    """Execute one source notebook and write ``notebooks/<stem>.ipynb``."""
+    nb = from_source(src)
+    out = paths.course_root() / "notebooks" / f"{src.stem}.ipynb"
+    if execute:
+        env_backup = {k: os.environ.pop(k) for k in ("OPENAI_API_KEY", "LABKIT_MODE") if k in os.environ}
+        try:
+            NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                           resources={"metadata": {"path": str(out.parent)}}).execute()
+        finally:
+            os.environ.update(env_backup)
+    nbformat.write(clean(nb), out)
+    return out
+
+
+def execute_in_place(src: Path, timeout: int = 600) -> None:
+    """Execute a source notebook with the current environment (record mode), keeping nothing but cassettes."""
+    nb = from_source(src)
+    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(paths.course_root() / "notebooks")}}).execute()
+
+
+def sources(names: list[str] | None = None) -> list[Path]:
+    found = sorted(p for p in src_dir().glob("[0-9][0-9]_*.py"))
+    if names:
+        found = [p for p in found if p.stem in names or p.stem[:2] in names]
+    return found
+
+
+def stale() -> list[str]:
+    """Notebooks whose cell sources no longer match their jupytext source (no execution needed)."""
+    problems = []
+    for src in sources():
+        out = paths.course_root() / "notebooks" / f"{src.stem}.ipynb"
+        if not out.exists():
+            problems.append(f"{out.name} is missing")
+            continue
+        want = [(c.cell_type, c.source) for c in from_source(src).cells]
+        have = [(c.cell_type, c.source) for c in nbformat.read(out, as_version=4).cells]
+        if want != have:
+            problems.append(f"{out.name} differs from notebooks/src/{src.name}")
+    return problems

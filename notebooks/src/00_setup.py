@@ -1,0 +1,97 @@
+# %% [markdown]
+# # 00 · Setup: how this workbook runs, offline or live
+#
+# **What you will do here:** check that your machine is ready, learn the three modes the course
+# runs in, and see what a live run of the whole course would cost before you spend anything.
+#
+# The course teaches you to call the OpenAI API from your own code. Every request in it has been
+# recorded, so you can follow along with **no API key and no network**: that is *replay* mode. When
+# you are ready, the same code runs against the real API with your key.
+
+# %%
+import labkit
+
+labkit.notebook.intro()
+
+# %% [markdown]
+# ## The three modes
+#
+# | mode | when it is on | what happens |
+# | --- | --- | --- |
+# | replay | no `OPENAI_API_KEY` set (the default) | answers come from `cassettes/`; nothing leaves your machine |
+# | live | `OPENAI_API_KEY` is set | requests go to the API and are billed to your account |
+# | record | `LABKIT_MODE=record` plus a key | like live, and every exchange is saved (keys scrubbed) for replay |
+#
+# `labkit.client()` hands you a genuine `openai.OpenAI` object in every mode, so nothing you
+# write changes when you go live. Replayed answers say where they came from: *authored* ones were
+# written for this course in the API's exact format (with token counts computed by the real
+# tokenizer), *recorded* ones came from the API through `make record`.
+
+# %%
+print("mode now:", labkit.current_mode())
+client = labkit.client("selftest")
+reply = client.chat.completions.create(
+    model="gpt-4.1-mini",
+    messages=[
+        {"role": "system", "content": "You are a concise assistant for a software course."},
+        {"role": "user", "content": "Say hello to a new learner in one sentence."},
+    ],
+)
+print(reply.choices[0].message.content)
+print(labkit.provenance(client))
+
+# %% [markdown]
+# ## Setting a key safely
+#
+# A key is a password to a billed account. Put it in the environment, never in a notebook
+# (notebooks keep their outputs and get committed, shared and screenshotted):
+#
+# ```bash
+# export OPENAI_API_KEY=sk-...          # this shell only
+# # or, in a file named .env at the course root (git ignores it):
+# OPENAI_API_KEY=sk-...
+# ```
+#
+# Then restart the kernel. `labkit doctor` tells you which mode is on and whether the key looks
+# right, without printing it. Run it from a terminal, or here:
+
+# %%
+# NBVAL_IGNORE_OUTPUT  (versions and cassette counts change as the course grows)
+from labkit import doctor
+
+for finding in doctor.run():
+    print("ok  " if finding.ok else "FAIL", finding.name + ":", finding.detail)
+
+# %% [markdown]
+# ## What would the whole course cost live?
+#
+# Every notebook's requests are in its cassettes, with their token counts. Pricing those counts
+# with the model catalog (`labkit/models.toml`, USD per 1M tokens, dated) gives the bill for
+# running everything live once. Prices change: the catalog records when each was checked.
+
+# %%
+# NBVAL_IGNORE_OUTPUT  (grows with every lesson's recordings)
+from labkit.replay import iter_cassettes
+
+rows = []
+for path in iter_cassettes():
+    if path.stem == "selftest":
+        continue
+    n, usd = labkit.notebook.live_cost(path.stem)
+    rows.append((path.stem, n, usd))
+for name, n, usd in rows:
+    print(f"{name:<16} {n:>5} requests  ${usd:.4f}")
+print(f"{'total':<16} {sum(r[1] for r in rows):>5} requests  ${sum(r[2] for r in rows):.4f}")
+
+# %% [markdown]
+# ## How the course is laid out
+#
+# * `notebooks/`: the lessons, in order. Each opens with what you will build and closes with a check.
+# * `exercises/exNN_*.py`: your code. Edit the `TODO`s; the notebook imports your file.
+# * `labkit check exNN` (or the last cell of a notebook): runs the lesson's success metrics on your
+#   file and says what each failing one looks for. `labkit hint exNN`, `labkit progress` and
+#   `labkit watch` help along the way.
+# * `solutions/`: reference answers. Try first.
+#
+# **Recap:** you are in replay mode unless you set a key; answers say where they came from; a key
+# lives in your environment, never in a notebook. Next: `01_first_api_call`.
