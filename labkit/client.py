@@ -22,8 +22,40 @@ class ModeError(RuntimeError):
     """The requested mode cannot run as configured."""
 
 
+def load_dotenv() -> list[str]:
+    """Read ``KEY=VALUE`` lines from ``<course root>/.env`` into the environment.
+
+    Never overrides a variable that is already set; skipped when ``LABKIT_NO_DOTENV`` is set
+    (the grader sets it, so learners' code never sees the instructor's key). Returns the names set.
+    """
+    if os.environ.get("LABKIT_NO_DOTENV"):
+        return []
+    from .paths import course_root
+
+    path = course_root() / ".env"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    loaded = []
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        name, value = line.removeprefix("export ").split("=", 1)
+        name, value = name.strip(), value.strip().strip("'\"")
+        if name and name not in os.environ:
+            os.environ[name] = value
+            loaded.append(name)
+    return loaded
+
+
 def current_mode(mode: str | None = None) -> Mode:
-    """The mode in force: ``mode`` if given, else ``LABKIT_MODE``, else live with a key, replay without."""
+    """The mode in force: ``mode`` if given, else ``LABKIT_MODE``, else live with a key, replay without.
+
+    A ``.env`` file at the course root is read first (see :func:`load_dotenv`).
+    """
+    load_dotenv()
     chosen = (mode or os.environ.get("LABKIT_MODE") or "").strip().lower()
     has_key = bool(os.environ.get("OPENAI_API_KEY"))
     if not chosen:

@@ -17,6 +17,7 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("OPENAI_API_KEY", "LABKIT_MODE", "OPENAI_BASE_URL", "REDIS_URL"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("LABKIT_ROOT", str(ROOT))
+    monkeypatch.setenv("LABKIT_NO_DOTENV", "1")  # a developer's own .env must not leak into tests
 
 
 @pytest.fixture

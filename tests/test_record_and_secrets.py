@@ -114,3 +114,17 @@ def test_two_clients_recording_one_cassette_append(server: str, tmp_path: Path, 
     for word in ("one", "two"):
         labkit.client(out, base_url=server).chat.completions.create(model="gpt-4.1-mini", messages=[{"role": "user", "content": word}])
     assert len(json.loads(out.read_text())["interactions"]) == 2
+
+
+def test_dotenv_is_read_without_overriding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from labkit.client import load_dotenv
+
+    (tmp_path / ".env").write_text(f"# my key\nexport OPENAI_API_KEY='{PLANTED}'\nLABKIT_MODE=replay\n")
+    monkeypatch.setenv("LABKIT_ROOT", str(tmp_path))
+    monkeypatch.setenv("LABKIT_MODE", "live-but-set-first")
+    assert load_dotenv() == []  # LABKIT_NO_DOTENV (set for tests) wins
+    monkeypatch.delenv("LABKIT_NO_DOTENV")
+    assert load_dotenv() == ["OPENAI_API_KEY"]
+    import os
+
+    assert os.environ["OPENAI_API_KEY"] == PLANTED and os.environ["LABKIT_MODE"] == "live-but-set-first"
