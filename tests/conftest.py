@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,11 +14,17 @@ sys.path.insert(0, str(ROOT / "cassettes" / "sources"))
 
 
 @pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("OPENAI_API_KEY", "LABKIT_MODE", "OPENAI_BASE_URL", "REDIS_URL"):
+def _offline(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No key, replay mode, the default model catalog."""
+    from labkit import catalog
+
+    for var in ("OPENAI_API_KEY", "LABKIT_MODE", "OPENAI_BASE_URL", "REDIS_URL", "LABKIT_MODELS"):
         monkeypatch.delenv(var, raising=False)
+    catalog.clear_cache()
     monkeypatch.setenv("LABKIT_ROOT", str(ROOT))
     monkeypatch.setenv("LABKIT_NO_DOTENV", "1")  # a developer's own .env must not leak into tests
+    yield
+    catalog.clear_cache()
 
 
 @pytest.fixture

@@ -10,13 +10,6 @@ from labkit import catalog
 from labkit.catalog import CatalogError, UnknownModelError, load_catalog
 
 
-@pytest.fixture(autouse=True)
-def _fresh(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.delenv("LABKIT_MODELS", raising=False)
-    catalog.clear_cache()
-    yield
-    catalog.clear_cache()
-
 
 REQUIRED = ["gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano",
             "gpt-4o", "gpt-4o-mini", "o1", "o3", "o4-mini", "text-embedding-3-small",

@@ -14,13 +14,6 @@ from labkit import catalog
 from labkit.costs import Cost, cost, estimate
 
 
-@pytest.fixture(autouse=True)
-def _default_catalog(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.delenv("LABKIT_MODELS", raising=False)
-    catalog.clear_cache()
-    yield
-    catalog.clear_cache()
-
 
 def chat_usage(prompt: int, completion: int, cached: int = 0, reasoning: int = 0) -> CompletionUsage:
     return CompletionUsage(

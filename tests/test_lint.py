@@ -12,13 +12,6 @@ from labkit.lint import Finding, format_findings, lint_request
 HI = [{"role": "user", "content": "hi"}]
 
 
-@pytest.fixture(autouse=True)
-def _default_catalog(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.delenv("LABKIT_MODELS", raising=False)
-    catalog.clear_cache()
-    yield
-    catalog.clear_cache()
-
 
 def codes(**params: Any) -> set[str]:
     return {f.code for f in lint_request(**params)}
