@@ -31,9 +31,20 @@ def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         tags = cell.metadata.get("tags")
         cell.metadata = {"tags": tags} if tags else {}
         if cell.cell_type == "code":
-            for out in cell.get("outputs", []):
-                out.pop("metadata", None) if not out.get("metadata") else None
+            cell.outputs = _merge_streams(cell.get("outputs", []))
     return nb
+
+
+def _merge_streams(outputs: list[nbformat.NotebookNode]) -> list[nbformat.NotebookNode]:
+    """Join adjacent stdout (or stderr) chunks: how a kernel splits them varies run to run."""
+    merged: list[nbformat.NotebookNode] = []
+    for out in outputs:
+        prev = merged[-1] if merged else None
+        if prev is not None and out.get("output_type") == prev.get("output_type") == "stream" and out.get("name") == prev.get("name"):
+            prev["text"] += out["text"]
+            continue
+        merged.append(out)
+    return merged
 
 
 def from_source(src: Path) -> nbformat.NotebookNode:

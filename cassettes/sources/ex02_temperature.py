@@ -1,0 +1,37 @@
+"""Notebook 02: one headline request replayed six times at temperature 0.2 and six at 1.2 (authored variations, labelled as such)."""
+
+from __future__ import annotations
+
+from ex02 import S
+
+BRIEF_ONE = S.AD_BRIEF.replace("Write 5 distinct ad headlines, one per line.", "Write one ad headline.")
+MESSAGES = [{"role": "system", "content": S.HEADLINE_SYSTEM}, {"role": "user", "content": BRIEF_ONE}]
+LOW, HIGH = 0.2, 1.2
+# At low temperature the most likely wording wins almost every time (not always: sampling still runs).
+LOW_REPLIES = [
+    "Your Sales Managers Weren't Hired to Type. Stop Making Them.",
+    "Your Sales Managers Weren't Hired to Type. Stop Making Them.",
+    "Your Sales Managers Weren't Hired to Type. Stop Making Them.",
+    "Your Sales Managers Weren't Hired to Type. Let Them Sell.",
+    "Your Sales Managers Weren't Hired to Type. Stop Making Them.",
+    "Your Sales Managers Weren't Hired to Type. Stop Making Them.",
+]
+HIGH_REPLIES = [
+    "Your CRM Is Full. Your Pipeline Isn't. Guess Why.",
+    "Stop Paying Sales Managers to Be Data Clerks",
+    "Manual Data Entry: The Quota Killer Nobody Budgets For",
+    "Your Best Reps Spend Fridays Typing. Fix That.",
+    "Sell More, Type Less: AI That Updates Your CRM",
+    "Every Keystroke in the CRM Is a Call Not Made",
+]
+
+
+def request(temperature: float) -> dict:
+    return {"model": S.HEADLINE_MODEL, "messages": MESSAGES, "temperature": temperature, "max_tokens": 30}
+
+
+def build(a) -> None:
+    for t, replies in ((LOW, LOW_REPLIES), (HIGH, HIGH_REPLIES)):
+        for i, reply in enumerate(replies, 1):
+            a.call(lambda c, t=t: c.chat.completions.create(**request(t)), reply,
+                   label=f"authored variation {i} of {len(replies)} at temperature {t}")
