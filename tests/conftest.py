@@ -19,7 +19,9 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     from labkit import catalog
 
     for var in ("OPENAI_API_KEY", "LABKIT_MODE", "OPENAI_BASE_URL", "REDIS_URL", "LABKIT_MODELS"):
-        monkeypatch.delenv(var, raising=False)
+        # set-then-delete so monkeypatch records the absence and removes anything a test leaves behind
+        monkeypatch.setenv(var, "")
+        monkeypatch.delenv(var)
     catalog.clear_cache()
     monkeypatch.setenv("LABKIT_ROOT", str(ROOT))
     monkeypatch.setenv("LABKIT_NO_DOTENV", "1")  # a developer's own .env must not leak into tests

@@ -128,3 +128,10 @@ def test_dotenv_is_read_without_overriding(tmp_path: Path, monkeypatch: pytest.M
     import os
 
     assert os.environ["OPENAI_API_KEY"] == PLANTED and os.environ["LABKIT_MODE"] == "live-but-set-first"
+
+
+def test_no_key_leaks_between_tests() -> None:
+    """Runs after the .env test: the key it loaded must be gone (nbval kernels inherit this env)."""
+    import os
+
+    assert "OPENAI_API_KEY" not in os.environ and labkit.current_mode() == "replay"

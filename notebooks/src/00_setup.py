@@ -56,7 +56,8 @@ print(labkit.provenance(client))
 # right, without printing it. Run it from a terminal, or here:
 
 # %%
-# NBVAL_IGNORE_OUTPUT  (versions and cassette counts change as the course grows)
+# NBVAL_IGNORE_OUTPUT
+# (versions and cassette counts change as the course grows)
 from labkit import doctor
 
 for finding in doctor.run():
@@ -70,7 +71,8 @@ for finding in doctor.run():
 # running everything live once. Prices change: the catalog records when each was checked.
 
 # %%
-# NBVAL_IGNORE_OUTPUT  (grows with every lesson's recordings)
+# NBVAL_IGNORE_OUTPUT
+# (this table grows with every lesson's recordings)
 from labkit.replay import iter_cassettes
 
 rows = []
