@@ -265,8 +265,12 @@ def load_learner_module(path: Path) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     folder = str(path.parent)
     sys.path.insert(0, folder)  # so the learner's own helper modules import
+    sys.modules[name] = module  # dataclasses and inspect look the module up by name
     try:
         spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
     finally:
         if folder in sys.path:
             sys.path.remove(folder)

@@ -1,0 +1,261 @@
+"""MUTANT (falls back on every APIError, 400 included). Exercise 06 (reference solution): an enterprise client on a real Redis.
+
+A response cache keyed on everything that changes the answer, an atomic per-user rate limit,
+a monthly budget that concurrent requests cannot overshoot, cost attribution per user, feature
+and month, and a model cascade that falls back only on errors worth retrying.
+"""
+
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+import openai
+import redis
+from openai import OpenAI
+
+from labkit.costs import cost, estimate
+from labkit.tokens import count_tokens
+
+log = logging.getLogger(__name__)
+
+PREMIUM = "gpt-4.1"
+CHEAP = "gpt-4.1-mini"
+#: Tried in order when a model is unavailable (429, 5xx, timeouts), never on a bad request.
+CASCADE = ("gpt-4.1", "gpt-4o", "gpt-4.1-mini")
+#: Requests sampled hotter than this are meant to vary, so they are not cached.
+NO_CACHE_ABOVE = 0.7
+#: Money is kept in Redis as integer nano-dollars, so sums are exact.
+NANO = 1_000_000_000
+
+BudgetPolicy = Literal["block", "fallback", "alert"]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What complete() returns: the reply, who answered, what it cost, whether it came from the cache."""
+
+    content: str
+    model: str
+    cost_usd: float
+    prompt_tokens: int
+    completion_tokens: int
+    cached: bool = False
+
+
+class RateLimitExceeded(Exception):
+    """This user sent too many requests in the current window."""
+
+    def __init__(self, user_id: str, retry_after: float) -> None:
+        super().__init__(f"rate limit exceeded for user {user_id!r}: retry in {retry_after:.0f} s")
+        self.user_id = user_id
+        self.retry_after = retry_after
+
+
+class BudgetExceeded(Exception):
+    """The monthly budget cannot cover this request."""
+
+
+def is_retryable(err: Exception) -> bool:
+    """Worth trying another model: rate limited, server side, or the network. Never a 4xx we caused."""
+    if isinstance(err, (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError)):
+        return True
+    return isinstance(err, openai.APIStatusError) and err.status_code in (408, 409)
+
+
+# Fixed window: INCR first, then compare. The script also sets the TTL in the same atomic step.
+RATE_LIMIT_LUA = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if n > tonumber(ARGV[1]) then return 0 end
+return 1
+"""
+
+# Reserve a request's maximum cost if spent + reserved + amount stays within the budget.
+# ARGV: budget, amount (nano-USD), force (1 = reserve even over budget). Returns 1 ok, 0 no, -1 forced.
+RESERVE_LUA = """
+local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
+local reserved = tonumber(redis.call('GET', KEYS[2]) or '0')
+local amount = tonumber(ARGV[2])
+if spent + reserved + amount <= tonumber(ARGV[1]) then
+  redis.call('INCRBY', KEYS[2], amount)
+  return 1
+end
+if ARGV[3] == '1' then
+  redis.call('INCRBY', KEYS[2], amount)
+  return -1
+end
+return 0
+"""
+
+
+class EnterpriseGPTClient:
+    """An OpenAI client with a Redis cache, per-user rate limits, a monthly budget and cost attribution."""
+
+    def __init__(
+        self,
+        client: OpenAI,
+        redis_client: redis.Redis,
+        *,
+        monthly_budget_usd: float = 1000.0,
+        on_budget: BudgetPolicy = "fallback",
+        requests_per_minute: int = 20,
+        window_s: int = 60,
+        cache_ttl: int = 3600,
+        prefix: str = "ent:",
+        clock: Callable[[], float] = time.time,
+        alert: Callable[[str], None] | None = None,
+    ) -> None:
+        if on_budget not in ("block", "fallback", "alert"):
+            raise ValueError("on_budget must be 'block', 'fallback' or 'alert'")
+        self.client = client
+        self.redis = redis_client
+        self.monthly_budget_usd = monthly_budget_usd
+        self.on_budget = on_budget
+        self.requests_per_minute = requests_per_minute
+        self.window_s = window_s
+        self.cache_ttl = cache_ttl
+        self.prefix = prefix
+        self.clock = clock
+        self.alerts: list[str] = []
+        self._alert = alert or log.warning
+        self._rate_script = redis_client.register_script(RATE_LIMIT_LUA)
+        self._reserve_script = redis_client.register_script(RESERVE_LUA)
+
+    # ------------------------------------------------------------------ cache
+    def cache_key(self, request: dict[str, Any]) -> str:
+        """A key over the whole request body: model, messages and every parameter."""
+        canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return f"{self.prefix}cache:{hashlib.sha256(canonical.encode()).hexdigest()}"
+
+    def _cacheable(self, request: dict[str, Any], ttl: int) -> bool:
+        temperature = request.get("temperature", 1.0)
+        return ttl > 0 and temperature <= NO_CACHE_ABOVE and not request.get("stream") and request.get("n", 1) == 1
+
+    # ------------------------------------------------------------------ rate limit
+    def check_rate_limit(self, user_id: str) -> bool:
+        """Count one request for this user in the current fixed window; False once over the limit."""
+        window = int(self.clock() // self.window_s)
+        key = f"{self.prefix}rl:{user_id}:{window}"
+        ttl_ms = (self.window_s + 1) * 1000
+        return bool(self._rate_script(keys=[key], args=[self.requests_per_minute, ttl_ms]))
+
+    # ------------------------------------------------------------------ budget
+    def month(self) -> str:
+        return datetime.fromtimestamp(self.clock(), timezone.utc).strftime("%Y-%m")
+
+    def _key(self, month: str, name: str) -> str:
+        return f"{self.prefix}{month}:{name}"
+
+    def max_cost(self, messages: Sequence[dict[str, Any]], max_completion_tokens: int, models: Sequence[str]) -> float:
+        """The most this request can cost on any model that may answer it."""
+        return max(estimate(count_tokens(list(messages), m), max_completion_tokens, m).total_usd for m in models)
+
+    def _reserve(self, month: str, amount: int, *, force: bool = False) -> int:
+        keys = [self._key(month, "spent"), self._key(month, "reserved")]
+        return int(self._reserve_script(keys=keys, args=[int(self.monthly_budget_usd * NANO), amount, 1 if force else 0]))
+
+    def _release(self, month: str, amount: int) -> None:
+        self.redis.decrby(self._key(month, "reserved"), amount)
+
+    def _settle(self, month: str, reserved: int, spent: int, user_id: str, feature: str, tokens: int) -> None:
+        """Swap the reservation for the real cost and attribute it, all in one transaction."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.decrby(self._key(month, "reserved"), reserved)
+        pipe.incrby(self._key(month, "spent"), spent)
+        pipe.hincrby(self._key(month, "by_user"), user_id, spent)
+        pipe.hincrby(self._key(month, "by_feature"), feature, spent)
+        pipe.hincrby(self._key(month, "tokens_by_user"), user_id, tokens)
+        pipe.execute()
+
+    def _over_budget(self, month: str) -> None:
+        if self.redis.set(self._key(month, "alerted"), 1, nx=True, ex=40 * 86400):
+            message = f"monthly AI budget of ${self.monthly_budget_usd:,.6g} reached for {month}; continuing (alert policy)"
+            self.alerts.append(message)
+            self._alert(message)
+
+    # ------------------------------------------------------------------ the call
+    def _call(self, models: Sequence[str], request: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        last: Exception | None = None
+        for model in models:
+            sent = {**request, "model": model}
+            try:
+                return self.client.chat.completions.create(**sent), sent
+            except openai.APIError as err:
+                # MUTANT: every APIError moves on to the next model (the lesson's catch-all)
+                log.warning("%s unavailable (%s); trying the next model", model, type(err).__name__)
+                last = err
+        assert last is not None
+        raise last
+
+    def complete(
+        self,
+        messages: Sequence[dict[str, Any]],
+        *,
+        user_id: str,
+        feature: str = "chat",
+        model: str = PREMIUM,
+        temperature: float = 0.7,
+        max_completion_tokens: int = 500,
+        cache_ttl: int | None = None,
+        **params: Any,
+    ) -> Answer:
+        """Answer from the cache, or within this user's rate limit and the monthly budget, with attribution."""
+        ttl = self.cache_ttl if cache_ttl is None else cache_ttl
+        request = {"model": model, "messages": list(messages), "temperature": temperature,
+                   "max_completion_tokens": max_completion_tokens, **params}
+        if self._cacheable(request, ttl):
+            hit = self.redis.get(self.cache_key(request))
+            if hit is not None:
+                data = json.loads(hit)
+                return Answer(data["content"], data["model"], 0.0, data["prompt_tokens"], data["completion_tokens"], cached=True)
+
+        if not self.check_rate_limit(user_id):
+            raise RateLimitExceeded(user_id, self.window_s - self.clock() % self.window_s)
+
+        month = self.month()
+        models = CASCADE[CASCADE.index(model):] if model in CASCADE else (model,)
+        amount = math.ceil(self.max_cost(messages, max_completion_tokens, models) * NANO)
+        if not self._reserve(month, amount):
+            if self.on_budget == "block":
+                raise BudgetExceeded(f"the ${self.monthly_budget_usd:,.6g} budget for {month} cannot cover this request")
+            if self.on_budget == "fallback":
+                models = (CHEAP,)
+                amount = math.ceil(self.max_cost(messages, max_completion_tokens, models) * NANO)
+                if not self._reserve(month, amount):
+                    raise BudgetExceeded(f"the ${self.monthly_budget_usd:,.6g} budget for {month} cannot cover even {CHEAP}")
+            else:
+                self._reserve(month, amount, force=True)
+                self._over_budget(month)
+
+        try:
+            response, sent = self._call(models, request)
+        except BaseException:
+            self._release(month, amount)
+            raise
+        usage = response.usage
+        price = cost(usage, response.model).total_usd
+        self._settle(month, amount, round(price * NANO), user_id, feature, usage.total_tokens)
+        answer = Answer(response.choices[0].message.content or "", response.model, price,
+                        usage.prompt_tokens, usage.completion_tokens)
+        if self._cacheable(sent, ttl):
+            self.redis.set(self.cache_key(sent), json.dumps(asdict(answer)), ex=ttl)
+        return answer
+
+    # ------------------------------------------------------------------ reports
+    def spend(self, month: str | None = None) -> float:
+        """Total USD spent in a month (default: this month)."""
+        return int(self.redis.get(self._key(month or self.month(), "spent")) or 0) / NANO
+
+    def spend_by_user(self, month: str | None = None) -> dict[str, float]:
+        raw = self.redis.hgetall(self._key(month or self.month(), "by_user"))
+        return {k.decode(): int(v) / NANO for k, v in sorted(raw.items())}
+
+    def spend_by_feature(self, month: str | None = None) -> dict[str, float]:
+        raw = self.redis.hgetall(self._key(month or self.month(), "by_feature"))
+        return {k.decode(): int(v) / NANO for k, v in sorted(raw.items())}
