@@ -1,0 +1,362 @@
+"""Checks for exercise 05: batch and async processing of 1,000 customer emails.
+
+Every run goes through a real ``AsyncOpenAI`` on :class:`labkit.ratelimit.LoopFaults` (the
+recordings in ``cassettes/ex05.json``, 50 ms +/- 10 ms of modelled latency, faults scripted per
+email) on a :class:`labkit.ratelimit.VirtualTimeLoop`: waiting costs no real time, and the
+timestamps, peaks and throughput are the same on every machine. The full 1,000-email run is
+made once per check session and shared by the checks that read it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..faults import Latency
+from ..paths import data_dir
+from ..ratelimit import Crash, lab_client, run_virtual, theoretical_rps, window_peak
+from ..replay import load_cassette, resolve_cassette
+from ..tokens import count_tokens
+from . import Context, register
+
+LATENCY_BASE, LATENCY_JITTER = 0.05, 0.01
+FULL = {"concurrency": 12, "rpm": 60_000, "tpm": 50_000_000}
+WINDOWS = (0.25, 0.5, 1.0, 2.0)
+
+
+# --------------------------------------------------------------------------- data
+
+
+@lru_cache(maxsize=1)
+def emails() -> tuple[dict[str, Any], ...]:
+    with (data_dir() / "emails.jsonl").open(encoding="utf-8") as f:
+        return tuple(json.loads(line) for line in f if line.strip())
+
+
+def content_of(email: dict[str, Any]) -> str:
+    """The user message the exercise sends for an email (how the checks recognise a request)."""
+    return f"<email>\nSubject: {email['subject']}\n\n{email['body']}\n</email>"
+
+
+@lru_cache(maxsize=1)
+def _by_content() -> dict[str, str]:
+    return {content_of(e): e["id"] for e in emails()}
+
+
+@lru_cache(maxsize=1)
+def recorded_answers() -> dict[str, dict[str, str]]:
+    """Email id -> the classification its recording answers with."""
+    ids = _by_content()
+    out = {}
+    for inter in load_cassette(resolve_cassette("ex05")).interactions:
+        messages = (inter.body or {}).get("messages") or []
+        email_id = ids.get(messages[-1].get("content")) if messages else None
+        if email_id and inter.status == 200 and "response_format" in (inter.body or {}):
+            out[email_id] = json.loads(json.loads(inter.content)["choices"][0]["message"]["content"])
+    return out
+
+
+def id_of(body: dict[str, Any] | None) -> str | None:
+    messages = (body or {}).get("messages") or []
+    return _by_content().get(messages[-1].get("content")) if messages and isinstance(messages[-1], dict) else None
+
+
+def tokens_of(body: dict[str, Any] | None) -> int:
+    """What a request counts against TPM: prompt tokens plus its output limit."""
+    body = body or {}
+    model = body.get("model", "gpt-4.1-mini")
+    limit = body.get("max_completion_tokens") or body.get("max_tokens") or 0
+    return count_tokens(body.get("messages") or [], model) + int(limit)
+
+
+# --------------------------------------------------------------------------- running
+
+
+@dataclass
+class Run:
+    """One call of the learner's process_batch and what the transport saw."""
+
+    transport: Any
+    lines: list[Any]
+    elapsed: float
+    returned: Any = None
+    raised: BaseException | None = None
+
+    def ok_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for item in self.lines:
+            if isinstance(item, dict) and item.get("status") == "ok":
+                counts[str(item.get("id"))] = counts.get(str(item.get("id")), 0) + 1
+        return counts
+
+    def attempts_by_id(self) -> dict[str | None, list[Any]]:
+        out: dict[str | None, list[Any]] = {}
+        for a in self.transport.attempts:
+            out.setdefault(id_of(a.body), []).append(a)
+        return out
+
+
+def _lines(path: Path) -> list[Any]:
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            out.append(None)
+    return out
+
+
+def lab(**kwargs: Any) -> Any:
+    """An AsyncOpenAI on the ex05 recordings with the checks' latency model."""
+    return lab_client("ex05", latency=Latency(base=LATENCY_BASE, jitter=LATENCY_JITTER, seed=5), **kwargs)
+
+
+def run_batch(
+    ctx: Context, batch: list[dict[str, Any]], out: Path, *, client: Any = None, catch: tuple[type[BaseException], ...] = (Exception,),
+    **params: Any,
+) -> Run:
+    """Run the learner's process_batch on the virtual clock; exceptions in ``catch`` are kept, not raised."""
+    process = ctx.attr("process_batch")
+    client = client or lab()
+    clock: dict[str, float] = {}
+
+    async def go() -> Any:
+        loop = asyncio.get_running_loop()
+        clock["start"] = loop.time()
+        try:
+            return await process(client, [dict(e) for e in batch], out, progress=False, **params)
+        finally:
+            clock["end"] = loop.time()
+
+    returned, raised = None, None
+    try:
+        returned = run_virtual(go())
+    except catch as err:
+        raised = err
+    return Run(client._labkit_transport, _lines(out), clock.get("end", 0.0) - clock.get("start", 0.0), returned, raised)
+
+
+def full_run(ctx: Context) -> Run:
+    """All 1,000 emails at concurrency 12 under the latency model (made once per check session)."""
+    cached = getattr(ctx, "_ex05_full", None)
+    if cached is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            cached = run_batch(ctx, list(emails()), Path(tmp) / "results.jsonl", **FULL)
+        ctx._ex05_full = cached  # type: ignore[attr-defined]
+    if cached.raised is not None:
+        raise cached.raised
+    return cached
+
+
+def _error(run: Run) -> str:
+    err = run.raised
+    return f"process_batch raised {type(err).__name__}: {str(err).splitlines()[0][:160] if str(err) else ''}"
+
+
+# --------------------------------------------------------------------------- checks
+
+
+@register("ex05.structured")
+def structured(ctx: Context) -> tuple[bool, str]:
+    client = lab()
+    email = emails()[0]
+    call = ctx.attr("classify")(client, dict(email))
+    if not inspect.isawaitable(call):
+        return False, f"classify() returned {type(call).__name__} without awaiting: make it `async def` and await the AsyncOpenAI client"
+    got = run_virtual(call)
+    attempts = client._labkit_transport.attempts
+    if len(attempts) != 1:
+        return False, f"{len(attempts)} requests for one email (expected exactly 1)"
+    body = attempts[0].body or {}
+    fmt = body.get("response_format") or {}
+    if fmt.get("type") != "json_schema" or not (fmt.get("json_schema") or {}).get("strict"):
+        shown = fmt.get("type", "none")
+        return False, f"the request's response_format is {shown!r}, not a strict json_schema: use chat.completions.parse(response_format=Classification)"
+    if '"enum"' not in json.dumps(fmt["json_schema"].get("schema", {})):
+        return False, "the schema has no enums: sentiment, urgency and category should be Enum fields"
+    parsed = getattr(getattr(getattr(got, "choices", [None])[0], "message", None), "parsed", None)
+    if not isinstance(parsed, BaseModel):
+        return False, f"returned {type(got).__name__} whose .choices[0].message.parsed is {type(parsed).__name__}: return the parse() result"
+    want = recorded_answers()[email["id"]]
+    seen = {k: str(getattr(parsed, k, None)) for k in ("sentiment", "urgency", "category")}
+    if seen != {k: want[k] for k in seen}:
+        return False, f"parsed {seen}, the response said { {k: want[k] for k in seen} }"
+    return True, f"one strict json_schema request; parsed {seen['urgency']} / {seen['sentiment']} / {seen['category']}"
+
+
+@register("ex05.routing")
+def routing(ctx: Context) -> tuple[bool, str]:
+    route, Classification = ctx.attr("route"), ctx.attr("Classification")
+    wrong = []
+    n = 0
+    for sentiment in ("positive", "neutral", "negative"):
+        for urgency in ("low", "medium", "high", "critical"):
+            for category in ("billing", "technical", "sales", "other"):
+                c = Classification(sentiment=sentiment, urgency=urgency, category=category, summary="probe")
+                want = "human" if urgency == "critical" else "senior_support" if sentiment == "negative" else "standard"
+                got = [str(route(c)) for _ in range(2)]
+                n += 1
+                if got[0] != got[1]:
+                    wrong.append(f"{urgency}/{sentiment}/{category} gave {got[0]} then {got[1]} (not pure)")
+                elif got[0] != want:
+                    wrong.append(f"{urgency}/{sentiment}/{category} -> {got[0]} (expected {want})")
+    if wrong:
+        return False, f"{len(wrong)} of {n} wrong, e.g. " + "; ".join(wrong[:2])
+    return True, f"all {n} combinations routed correctly"
+
+
+@register("ex05.all-processed")
+def all_processed(ctx: Context) -> tuple[bool, str]:
+    run = full_run(ctx)
+    ids = [e["id"] for e in emails()]
+    counts = run.ok_counts()
+    missing = [i for i in ids if counts.get(i, 0) == 0]
+    twice = [i for i, n in counts.items() if n > 1]
+    if missing:
+        return False, f"{len(missing)} of 1,000 emails have no ok line (e.g. {', '.join(missing[:3])}); {len(run.transport.attempts)} requests were sent"
+    if twice:
+        return False, f"{len(twice)} emails have more than one ok line (e.g. {twice[0]} x{counts[twice[0]]})"
+    want = recorded_answers()
+    for item in run.lines:
+        if isinstance(item, dict) and item.get("status") == "ok":
+            exp = want.get(str(item.get("id")), {})
+            diff = [k for k in ("sentiment", "urgency", "category") if str(item.get(k)) != exp.get(k)]
+            if diff:
+                return False, f"{item['id']}: the line says {diff[0]}={item.get(diff[0])!r}, the model answered {exp.get(diff[0])!r}"
+    return True, f"1,000 emails, one ok line each, matching the answers ({len(run.transport.attempts)} requests)"
+
+
+@register("ex05.concurrency-limit")
+def concurrency_limit(ctx: Context) -> tuple[bool, str]:
+    run = full_run(ctx)
+    limit, peak = FULL["concurrency"], run.transport.max_in_flight
+    if peak > limit:
+        return False, f"{peak} requests were in flight at once with concurrency={limit}"
+    if peak < 2:
+        return False, f"never more than {peak} request in flight with concurrency={limit}: the emails ran one by one"
+    return True, f"peak {peak} in flight with concurrency={limit}"
+
+
+@register("ex05.rate-limit")
+def rate_limit(ctx: Context) -> tuple[bool, str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        rpm = 6_000
+        req = run_batch(ctx, list(emails()[:200]), Path(tmp) / "rpm.jsonl", concurrency=32, rpm=rpm, tpm=100_000_000)
+        tpm = 720_000
+        tok = run_batch(ctx, list(emails()[200:320]), Path(tmp) / "tpm.jsonl", concurrency=32, rpm=1_000_000, tpm=tpm)
+    for run in (req, tok):
+        if run.raised is not None:
+            return False, _error(run)
+    starts = [a.at for a in req.transport.attempts]
+    if len(starts) < 200:
+        return False, f"only {len(starts)} requests for 200 emails"
+    for w in WINDOWS:
+        peak, allowed = window_peak(starts, w), rpm / 60 * (w + 1)
+        if peak > allowed + 1e-9:
+            return False, f"{peak:.0f} requests started within {w:g} s; {rpm:,} rpm allows at most {allowed:.0f} (rate x window + a 1 s burst)"
+    weights = [tokens_of(a.body) for a in tok.transport.attempts]
+    times = [a.at for a in tok.transport.attempts]
+    for w in WINDOWS:
+        peak, allowed = window_peak(times, w, weights), tpm / 60 * (w + 1)
+        if peak > allowed + 1e-9:
+            return False, f"{peak:,.0f} tokens requested within {w:g} s; {tpm:,} tpm allows at most {allowed:,.0f} (count prompt + max_completion_tokens)"
+    rps = len(starts) / max(req.elapsed, 1e-9)
+    return True, f"{rpm:,} rpm held ({rps:.0f} req/s over {req.elapsed:.2f} s) and {tpm:,} tpm held in every window"
+
+
+@register("ex05.isolation")
+def isolation(ctx: Context) -> tuple[bool, str]:
+    batch = list(emails()[400:440])
+    bad, flaky = batch[3], batch[10]
+    faults = {content_of(bad): ["400"], content_of(flaky): ["500"] * 8}
+    with tempfile.TemporaryDirectory() as tmp:
+        run = run_batch(ctx, batch, Path(tmp) / "r.jsonl", client=lab(per_item=faults), concurrency=4, rpm=60_000, tpm=50_000_000, max_attempts=3)
+    if run.raised is not None:
+        return False, _error(run) + ": one failing email stopped the whole batch"
+    counts = run.ok_counts()
+    others = [e["id"] for e in batch if e["id"] not in (bad["id"], flaky["id"])]
+    missing = [i for i in others if not counts.get(i)]
+    if missing:
+        return False, f"{len(missing)} healthy emails have no ok line (e.g. {missing[0]})"
+    recorded = {str(item.get("id")) for item in run.lines if isinstance(item, dict) and item.get("status") not in (None, "ok")}
+    lost = [e["id"] for e in (bad, flaky) if e["id"] not in recorded]
+    if lost:
+        return False, f"the failing email {lost[0]} has no error line: write record_error(...) for it"
+    return True, f"38 ok lines; {bad['id']} (400) and {flaky['id']} (500 every time) recorded as errors"
+
+
+@register("ex05.retries")
+def retries(ctx: Context) -> tuple[bool, str]:
+    batch = list(emails()[440:464])
+    limited, bad, flaky = batch[2], batch[5], batch[8]
+    faults = {content_of(limited): ["429 retry-after-ms=700", "ok"], content_of(bad): ["400"], content_of(flaky): ["timeout", "503", "ok"]}
+    with tempfile.TemporaryDirectory() as tmp:
+        run = run_batch(ctx, batch, Path(tmp) / "r.jsonl", client=lab(per_item=faults), concurrency=4, rpm=60_000, tpm=50_000_000, max_attempts=4)
+    if run.raised is not None:
+        return False, _error(run)
+    tries = run.attempts_by_id()
+    counts = run.ok_counts()
+    got_bad = len(tries.get(bad["id"], []))
+    if got_bad != 1:
+        return False, f"a 400 Bad Request was sent {got_bad} times: it is not retryable (the same request fails the same way)"
+    a = tries.get(limited["id"], [])
+    if len(a) != 2 or not counts.get(limited["id"]):
+        return False, f"the email answered 429 then ok was tried {len(a)} times and {'is' if counts.get(limited['id']) else 'is not'} ok: retry a 429"
+    gap = a[1].at - a[0].at
+    if gap < 0.7 - 1e-6:
+        return False, f"retried a 429 after {gap:.3f} s although it said retry-after-ms=700"
+    f = tries.get(flaky["id"], [])
+    if len(f) != 3 or not counts.get(flaky["id"]):
+        return False, f"the email answered timeout, 503, ok was tried {len(f)} times: timeouts and 5xx are retryable"
+    extra = [i for i, t in tries.items() if i not in (limited["id"], bad["id"], flaky["id"]) and len(t) != 1]
+    if extra:
+        return False, f"{extra[0]} was sent {len(tries[extra[0]])} times without any fault"
+    return True, f"429 retried after {gap:.2f} s, timeout+503 retried, 400 sent once"
+
+
+@register("ex05.resume")
+def resume(ctx: Context) -> tuple[bool, str]:
+    batch = list(emails()[464:504])
+    params = {"concurrency": 4, "rpm": 60_000, "tpm": 50_000_000}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "r.jsonl"
+        first = run_batch(ctx, batch, out, client=lab(crash_after=12), catch=(Exception, Crash), **params)
+        done = set(first.ok_counts())
+        if not done:
+            return False, "nothing was in the results file after a crash at the 13th request: append each line as the email finishes"
+        with out.open("a", encoding="utf-8") as f:  # the crash also cut a line short
+            f.write('{"id": "em-9999", "status": "o')
+        second = run_batch(ctx, batch, out, **params)
+    if second.raised is not None:
+        return False, _error(second) + " on the resumed run (a half-written last line must be tolerated)"
+    redone = sorted(done & {i for i in second.attempts_by_id() if i})
+    if redone:
+        return False, f"the resumed run sent {len(redone)} emails that had finished before the crash (e.g. {redone[0]})"
+    counts = second.ok_counts()
+    missing = [e["id"] for e in batch if counts.get(e["id"], 0) == 0]
+    twice = [i for i, n in counts.items() if n > 1]
+    if missing:
+        return False, f"after resuming, {len(missing)} emails have no ok line (e.g. {missing[0]})"
+    if twice:
+        return False, f"after resuming, {twice[0]} has {counts[twice[0]]} ok lines"
+    return True, f"{len(done)} finished before the crash; the resumed run sent only the other {len(batch) - len(done)}"
+
+
+@register("ex05.throughput")
+def throughput(ctx: Context) -> tuple[bool, str]:
+    run = full_run(ctx)
+    limit = theoretical_rps(FULL["concurrency"], LATENCY_BASE, FULL["rpm"])
+    rps = len(emails()) / max(run.elapsed, 1e-9)
+    share = rps / limit
+    text = f"{rps:.0f} emails/s over {run.elapsed:.2f} s = {share:.0%} of the theoretical {limit:.0f}/s (concurrency {FULL['concurrency']} / {LATENCY_BASE * 1000:.0f} ms)"
+    return share >= 0.9, text
