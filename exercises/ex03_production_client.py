@@ -1,0 +1,106 @@
+"""Exercise 03: a production client that retries by error type, honours Retry-After, keeps a
+deadline, logs every attempt and accounts for usage and cost.
+
+Edit the TODOs, then run `labkit check ex03` (or the last cell of notebooks/03_production_client.ipynb).
+The checks run your GPTClient against scripted failures (429, 500, 401, timeouts, ...) on a fake
+clock: pass `sleep` and `clock` through and never call time.sleep yourself.
+
+The contract the checks hold you to:
+
+* **Who retries.** GPTClient does, not the SDK: in __init__ keep `client.with_options(max_retries=0)`
+  (the SDK retries twice by default, so stacking would turn 4 attempts into 12 requests).
+* **What is retried.** Timeouts and connection errors (`openai.APIConnectionError`, whose subclass is
+  `openai.APITimeoutError`), and statuses 408, 409, 429 and >= 500. Never 400, 401, 403, 404, 422:
+  re-raise those at once.
+* **How long to wait** before retry n (n = 1, 2, ...): if the error response has `retry-after-ms`
+  (milliseconds) or else `retry-after` (seconds), wait that long. Otherwise wait
+  `min(max_delay, base_delay * 2**(n-1))` times a random factor in [0.5, 1.0] (jitter).
+* **When to stop.** After `max_attempts` attempts, or when the next wait would end later than
+  `deadline` seconds after the call started (measured with `clock()`): re-raise the last error.
+  Never return None.
+* **Logging.** One record per attempt on `logger`, with
+  `extra={"request_id": ..., "attempt": n, "status": 200 | 429 | "timeout" | ..., "wait": seconds}`
+  (`wait` is the sleep before the next attempt, 0 when there is none).
+* **Accounting.** `get_usage_stats()` returns requests (successful calls), input_tokens,
+  cached_tokens, output_tokens and cost_usd (`labkit.costs.cost(usage, completion.model).total_usd`).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import openai
+
+from labkit.costs import cost  # noqa: F401  (you will need it in _account)
+
+RETRYABLE_STATUS = frozenset({408, 409, 429})  # and every status >= 500
+
+
+class EmptyResponseError(openai.OpenAIError):
+    """The API answered, but with no text (a refusal or a tool call): never return None."""
+
+
+def is_retryable(err: BaseException) -> bool:
+    """True for timeouts, connection errors and statuses 408, 409, 429, >= 500; False otherwise."""
+    # TODO: isinstance checks on openai.APIConnectionError and openai.APIStatusError (err.status_code).
+    raise NotImplementedError("decide which errors are worth another attempt")
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """The server's requested wait in seconds: `retry-after-ms` first, then `retry-after`; None if absent."""
+    # TODO: read the two headers (they are strings); return None when neither parses as a number.
+    raise NotImplementedError("read the Retry-After headers")
+
+
+def backoff_ceiling(retry: int, base_delay: float, max_delay: float) -> float:
+    """The most to wait before retry number `retry` (1, 2, ...): doubles each time, capped at max_delay."""
+    return min(max_delay, base_delay * 2 ** (retry - 1))
+
+
+class GPTClient:
+    """A chat client that retries what is worth retrying, and only that."""
+
+    def __init__(
+        self,
+        client: openai.OpenAI,
+        model: str,
+        *,
+        max_attempts: int = 4,
+        base_delay: float = 1.0,
+        max_delay: float = 20.0,
+        deadline: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        logger: logging.Logger | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        # TODO: switch the SDK's own retries off on the client you keep (see the module docstring).
+        self.client = client
+        self.model = model
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.deadline = deadline
+        self.sleep = sleep
+        self.clock = clock
+        self.log = logger or logging.getLogger("ex03.gptclient")
+        self.rng = rng or random.Random()
+        self.stats = {"requests": 0, "input_tokens": 0, "cached_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
+
+    def chat_completion(self, messages: list[dict[str, Any]], **params: Any) -> str:
+        """The reply's text; raises the SDK's typed error when the call cannot succeed."""
+        # TODO: loop over attempts 1..max_attempts:
+        #   - send client.chat.completions.with_raw_response.create(model=self.model, messages=messages, **params)
+        #     (raw.headers has x-request-id, raw.status_code the status, raw.parse() the ChatCompletion);
+        #   - on openai.APIStatusError / openai.APIConnectionError: decide retry or give up, log, sleep, continue;
+        #   - on success: log, account for usage, return the text (raise EmptyResponseError if it is None).
+        raise NotImplementedError("write the retry loop")
+
+    def get_usage_stats(self) -> dict[str, Any]:
+        """Successful requests, tokens (input, cached, output) and cost in USD."""
+        # TODO: return a copy of what chat_completion accumulated.
+        raise NotImplementedError("report usage and cost")

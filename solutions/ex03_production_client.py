@@ -1,0 +1,169 @@
+"""Exercise 03 (reference solution): a production client that retries by error type, honours
+Retry-After, keeps a deadline, logs every attempt and accounts for usage and cost."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import openai
+
+from labkit.costs import cost
+
+RETRYABLE_STATUS = frozenset({408, 409, 429})  # and every status >= 500
+
+
+class EmptyResponseError(openai.OpenAIError):
+    """The API answered, but with no text (a refusal or a tool call): never return None."""
+
+
+def is_retryable(err: BaseException) -> bool:
+    """Worth another attempt: timeouts, connection errors, 408, 409, 429 and 5xx.
+
+    400, 401, 403, 404 and 422 are never retried: the same request fails the same way.
+    A 429 with code ``insufficient_quota`` (no credit left) is not retried either, and the
+    server's ``x-should-retry`` header, when present, has the last word.
+    """
+    if isinstance(err, openai.APIConnectionError):  # APITimeoutError is a subclass
+        return True
+    if not isinstance(err, openai.APIStatusError):
+        return False
+    verdict = err.response.headers.get("x-should-retry")
+    if verdict in ("true", "false"):
+        return verdict == "true"
+    if err.status_code == 429 and err.code == "insufficient_quota":
+        return False
+    return err.status_code in RETRYABLE_STATUS or err.status_code >= 500
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """The server's requested wait: ``retry-after-ms`` first, then ``retry-after`` (seconds or an HTTP date)."""
+    if not headers:
+        return None
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return float(value) / scale
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value:
+        try:
+            return email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def backoff_ceiling(retry: int, base_delay: float, max_delay: float) -> float:
+    """The most to wait before retry number ``retry`` (1, 2, ...): doubles each time, capped."""
+    return min(max_delay, base_delay * 2 ** (retry - 1))
+
+
+class GPTClient:
+    """A chat client that retries what is worth retrying, and only that.
+
+    The client you pass in is used with ``client.with_options(max_retries=0)``: this class does
+    the retrying, so the SDK must not retry underneath it (otherwise one call could make
+    ``max_attempts x (max_retries + 1)`` requests).
+    """
+
+    def __init__(
+        self,
+        client: openai.OpenAI,
+        model: str,
+        *,
+        max_attempts: int = 4,
+        base_delay: float = 1.0,
+        max_delay: float = 20.0,
+        deadline: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        logger: logging.Logger | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.client = client.with_options(max_retries=0)
+        self.model = model
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.deadline = deadline
+        self.sleep = sleep
+        self.clock = clock
+        self.log = logger or logging.getLogger("ex03.gptclient")
+        self.rng = rng or random.Random()
+        self.stats = {"requests": 0, "attempts": 0, "input_tokens": 0, "cached_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
+
+    def chat_completion(self, messages: list[dict[str, Any]], **params: Any) -> str:
+        """The reply's text; raises the SDK's typed error when the call cannot succeed."""
+        started = self.clock()
+        for attempt in range(1, self.max_attempts + 1):
+            self.stats["attempts"] += 1
+            try:
+                raw = self.client.chat.completions.with_raw_response.create(model=self.model, messages=messages, **params)
+                completion = raw.parse()
+            except (openai.APIStatusError, openai.APIConnectionError) as err:
+                wait = self._wait_before_retry(err, attempt, started)
+                self._log_attempt(attempt, err, wait)
+                if wait is None:
+                    err.add_note(f"GPTClient gave up after {attempt} attempt(s) in {self.clock() - started:.1f} s")
+                    raise
+                self.sleep(wait)
+                continue
+            self._log_attempt(attempt, None, 0.0, request_id=raw.headers.get("x-request-id"), status=raw.status_code)
+            self._account(completion)
+            choice = completion.choices[0]
+            if choice.message.content is None:
+                why = choice.message.refusal or f"finish_reason={choice.finish_reason}"
+                raise EmptyResponseError(f"the model returned no text ({why}); request id {completion._request_id}")
+            return choice.message.content
+        raise AssertionError("unreachable: the last attempt either returns or raises")
+
+    def _wait_before_retry(self, err: BaseException, attempt: int, started: float) -> float | None:
+        """Seconds to wait before the next attempt, or None to give up now."""
+        if not is_retryable(err) or attempt >= self.max_attempts:
+            return None
+        headers = err.response.headers if isinstance(err, openai.APIStatusError) else None
+        asked = retry_after_seconds(headers)
+        if asked is not None and asked > 0:
+            wait = asked  # the server knows when capacity returns: never retry sooner
+        else:
+            wait = backoff_ceiling(attempt, self.base_delay, self.max_delay) * self.rng.uniform(0.5, 1.0)
+        if self.clock() + wait - started > self.deadline:
+            return None  # the wait alone would overrun the deadline: fail fast
+        return wait
+
+    def _log_attempt(self, attempt: int, err: BaseException | None, wait: float | None, *,
+                     request_id: str | None = None, status: int | str | None = None) -> None:
+        if isinstance(err, openai.APIStatusError):
+            request_id, status = err.request_id, err.status_code
+        elif isinstance(err, openai.APITimeoutError):
+            status = "timeout"
+        elif isinstance(err, openai.APIConnectionError):
+            status = "connection_error"
+        outcome = "ok" if err is None else ("retry" if wait is not None else "give_up")
+        level = logging.INFO if err is None else (logging.WARNING if wait is not None else logging.ERROR)
+        fields = {"request_id": request_id, "attempt": attempt, "status": status, "wait": wait or 0.0,
+                  "outcome": outcome, "model": self.model}
+        self.log.log(level, " ".join(f"{k}={v}" for k, v in fields.items()), extra=fields)
+
+    def _account(self, completion: Any) -> None:
+        self.stats["requests"] += 1
+        usage = completion.usage
+        if usage is None:
+            return
+        self.stats["input_tokens"] += usage.prompt_tokens
+        details = usage.prompt_tokens_details
+        self.stats["cached_tokens"] += (details.cached_tokens or 0) if details else 0
+        self.stats["output_tokens"] += usage.completion_tokens
+        self.stats["cost_usd"] += cost(usage, completion.model).total_usd
+
+    def get_usage_stats(self) -> dict[str, Any]:
+        """Successful requests, HTTP attempts, tokens (input, cached, output) and cost in USD."""
+        return dict(self.stats)
