@@ -224,11 +224,16 @@ def grade(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar")] = False,
 ) -> None:
     """Grade a class: each submission sandboxed in its own process; writes gradebook.csv/json and feedback."""
+    from .grading import GradingError
     from .grading import grade as run_grade
 
-    summary = run_grade(submissions, out, jobs=jobs, timeout=timeout, memory_mb=memory,
-                        exercises=exercise, progress=not no_progress)
-    console.print(summary)
+    try:
+        summary = run_grade(submissions, out, jobs=jobs, timeout=timeout, memory_mb=memory,
+                            exercises=exercise, progress=not no_progress)
+    except GradingError as err:
+        console.print(str(err), style="red", markup=False)
+        raise typer.Exit(2) from None
+    typer.echo(summary)
 
 
 def _or_exit(fn):  # type: ignore[no-untyped-def]

@@ -146,12 +146,26 @@ def run_batch(
     return Run(client._labkit_transport, _lines(out), clock.get("end", 0.0) - clock.get("start", 0.0), returned, raised)
 
 
+#: Emails in the graded batch. The SDK's own ``parse()`` costs about 3 ms of CPU per request
+#: (it rebuilds the JSON schema every call), so all 1,000 would cost ~3 s per learner and a
+#: class of 100 several minutes; the notebook and bench/batch.py run all 1,000 instead.
+GRADED = 157
+
+
+@lru_cache(maxsize=1)
+def graded_batch() -> tuple[dict[str, Any], ...]:
+    """The first emails plus every hard case (empty, very long, non-English, injection); an odd size."""
+    head = list(emails()[: GRADED])
+    hard = [e for e in emails()[GRADED:] if e.get("hard_case")]
+    return tuple(head[: GRADED - len(hard)] + hard)
+
+
 def full_run(ctx: Context) -> Run:
-    """All 1,000 emails at concurrency 12 under the latency model (made once per check session)."""
+    """The graded batch at concurrency 12 under the latency model (made once per check session)."""
     cached = getattr(ctx, "_ex05_full", None)
     if cached is None:
         with tempfile.TemporaryDirectory() as tmp:
-            cached = run_batch(ctx, list(emails()), Path(tmp) / "results.jsonl", **FULL)
+            cached = run_batch(ctx, list(graded_batch()), Path(tmp) / "results.jsonl", **FULL)
         ctx._ex05_full = cached  # type: ignore[attr-defined]
     if cached.raised is not None:
         raise cached.raised
@@ -218,12 +232,12 @@ def routing(ctx: Context) -> tuple[bool, str]:
 @register("ex05.all-processed")
 def all_processed(ctx: Context) -> tuple[bool, str]:
     run = full_run(ctx)
-    ids = [e["id"] for e in emails()]
+    ids = [e["id"] for e in graded_batch()]
     counts = run.ok_counts()
     missing = [i for i in ids if counts.get(i, 0) == 0]
     twice = [i for i, n in counts.items() if n > 1]
     if missing:
-        return False, f"{len(missing)} of 1,000 emails have no ok line (e.g. {', '.join(missing[:3])}); {len(run.transport.attempts)} requests were sent"
+        return False, f"{len(missing)} of {len(ids)} emails have no ok line (e.g. {', '.join(missing[:3])}); {len(run.transport.attempts)} requests were sent"
     if twice:
         return False, f"{len(twice)} emails have more than one ok line (e.g. {twice[0]} x{counts[twice[0]]})"
     want = recorded_answers()
@@ -233,7 +247,7 @@ def all_processed(ctx: Context) -> tuple[bool, str]:
             diff = [k for k in ("sentiment", "urgency", "category") if str(item.get(k)) != exp.get(k)]
             if diff:
                 return False, f"{item['id']}: the line says {diff[0]}={item.get(diff[0])!r}, the model answered {exp.get(diff[0])!r}"
-    return True, f"1,000 emails, one ok line each, matching the answers ({len(run.transport.attempts)} requests)"
+    return True, f"{len(ids)} emails (every hard case included), one ok line each, matching the answers ({len(run.transport.attempts)} requests)"
 
 
 @register("ex05.concurrency-limit")
@@ -251,15 +265,15 @@ def concurrency_limit(ctx: Context) -> tuple[bool, str]:
 def rate_limit(ctx: Context) -> tuple[bool, str]:
     with tempfile.TemporaryDirectory() as tmp:
         rpm = 6_000
-        req = run_batch(ctx, list(emails()[:200]), Path(tmp) / "rpm.jsonl", concurrency=32, rpm=rpm, tpm=100_000_000)
+        req = run_batch(ctx, list(emails()[:120]), Path(tmp) / "rpm.jsonl", concurrency=32, rpm=rpm, tpm=100_000_000)
         tpm = 720_000
-        tok = run_batch(ctx, list(emails()[200:320]), Path(tmp) / "tpm.jsonl", concurrency=32, rpm=1_000_000, tpm=tpm)
+        tok = run_batch(ctx, list(emails()[200:270]), Path(tmp) / "tpm.jsonl", concurrency=32, rpm=1_000_000, tpm=tpm)
     for run in (req, tok):
         if run.raised is not None:
             return False, _error(run)
     starts = [a.at for a in req.transport.attempts]
-    if len(starts) < 200:
-        return False, f"only {len(starts)} requests for 200 emails"
+    if len(starts) < 120:
+        return False, f"only {len(starts)} requests for 120 emails"
     for w in WINDOWS:
         peak, allowed = window_peak(starts, w), rpm / 60 * (w + 1)
         if peak > allowed + 1e-9:
@@ -356,7 +370,7 @@ def resume(ctx: Context) -> tuple[bool, str]:
 def throughput(ctx: Context) -> tuple[bool, str]:
     run = full_run(ctx)
     limit = theoretical_rps(FULL["concurrency"], LATENCY_BASE, FULL["rpm"])
-    rps = len(emails()) / max(run.elapsed, 1e-9)
+    rps = len(graded_batch()) / max(run.elapsed, 1e-9)
     share = rps / limit
     text = f"{rps:.0f} emails/s over {run.elapsed:.2f} s = {share:.0%} of the theoretical {limit:.0f}/s (concurrency {FULL['concurrency']} / {LATENCY_BASE * 1000:.0f} ms)"
     return share >= 0.9, text

@@ -1,0 +1,4 @@
+"""Hostile case: an endless loop at import time."""
+
+while True:
+    pass

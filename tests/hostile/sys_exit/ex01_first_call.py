@@ -1,0 +1,5 @@
+"""Hostile case: sys.exit at import."""
+
+import sys
+
+sys.exit(3)

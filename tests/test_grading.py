@@ -1,0 +1,272 @@
+"""`labkit grade` end to end, as an instructor runs it: hostile submissions, statuses, secrecy, resume.
+
+One grading run (module fixture) covers three correct submissions (one noisy on stderr), the
+starter and every case in tests/hostile/. The grader is given a planted OPENAI_API_KEY and a
+course root in a temp folder (so a failing guard could only damage a copy).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from labkit import grading, sandbox
+
+ROOT = Path(__file__).resolve().parent.parent
+HOSTILE = ROOT / "tests" / "hostile"
+TIMEOUT = 3
+EXPECTED = {
+    "sol_a": "ok",
+    "sol_b": "ok",
+    "starter": "ok",
+    "stderr_warnings": "ok",
+    "forge_result": "ok",
+    "syntax_error": "import error",
+    "raise_at_import": "import error",
+    "sys_exit": "import error",
+    "loop_at_import": "timeout",
+    "loop_in_function": "timeout",
+    "memory_hog": "memory limit",
+    "print_flood": "output limit",
+    "write_flood": "output limit",
+    "os_exit": "crashed: exit code 7",
+    "subprocess_spawn": "blocked: starting a process",
+    "import_solutions": "blocked: importing the course's solutions",
+    "network": "blocked: network access",
+    "write_outside": "blocked: writing outside the submission",
+    "env_reader": "blocked: reading a process's environment or memory",
+    "dotenv_reader": "ok",
+    "monkeypatch_labkit": "tampering detected",
+}
+FULL_MARKS = {"sol_a", "sol_b", "stderr_warnings"}
+
+
+def tree_hash(folder: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        h.update(str(p.relative_to(folder)).encode())
+        if p.is_file():
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def run_grade(subs: Path, out: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "labkit.cli", "grade", str(subs), "--out", str(out), "--jobs", "2",
+           "--timeout", str(TIMEOUT), "--memory", "256", "--exercise", "ex01", "--no-progress", *extra]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    base = tmp_path_factory.mktemp("grading")
+    course, subs, out = base / "course", base / "subs", base / "out"
+    for folder in ("cassettes", "solutions"):
+        shutil.copytree(ROOT / folder, course / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("sol_a", "sol_b"):
+        (subs / name).mkdir(parents=True)
+        shutil.copy(ROOT / "solutions" / "ex01_first_call.py", subs / name)
+    (subs / "starter").mkdir()
+    shutil.copy(ROOT / "exercises" / "ex01_first_call.py", subs / "starter")
+    for case in sorted(p for p in HOSTILE.iterdir() if p.is_dir()):
+        shutil.copytree(case, subs / case.name, ignore=shutil.ignore_patterns("__pycache__"))
+    tag = secrets.token_hex(6)
+    pwned = [Path(f"/tmp/labkit_pwned_{tag}"), course / "solutions" / f"pwned_{tag}.txt",
+             course / "solutions" / "ex01_first_call.py", course / "cassettes"]
+    (subs / "write_outside" / "targets.txt").write_text("\n".join(map(str, pwned)) + "\n")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)
+    (subs / "network" / "port.txt").write_text(str(listener.getsockname()[1]))
+    key = f"sk-planted-{secrets.token_hex(16)}"
+    (course / ".env").write_text(f"OPENAI_API_KEY=sk-dotenv-{key}\n")  # an instructor's .env in the course
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    env |= {"LABKIT_ROOT": str(course), "OPENAI_API_KEY": key, "AWS_SECRET_ACCESS_KEY": f"aws-{key}"}
+    before = {"subs": tree_hash(subs), "course": tree_hash(course)}
+    done = run_grade(subs, out, env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = {r["learner"]: r for r in json.loads((out / "gradebook.json").read_text())["learners"]}
+    yield {"subs": subs, "out": out, "course": course, "env": env, "key": key, "pwned": pwned, "before": before,
+           "listener": listener, "records": records, "stdout": done.stdout}
+    listener.close()
+
+
+def test_every_hostile_case_has_an_expectation() -> None:
+    assert {p.name for p in HOSTILE.iterdir() if p.is_dir()} <= set(EXPECTED)
+
+
+def test_one_row_per_learner_with_a_clear_status(graded: dict[str, Any]) -> None:
+    got = {name: rec["status"] for name, rec in graded["records"].items()}
+    assert got == EXPECTED
+    assert f"graded {len(EXPECTED)} submission(s)" in graded["stdout"]
+
+
+def test_scores(graded: dict[str, Any]) -> None:
+    for name, rec in graded["records"].items():
+        if name in FULL_MARKS:
+            assert rec["score"] == rec["max_score"] == 7, (name, rec["exercises"])
+        else:
+            assert rec["score"] == 0, (name, rec["status"], rec["detail"])
+    assert "run_one" in graded["records"]["monkeypatch_labkit"]["detail"]
+    assert "sys.exit(3)" in graded["records"]["sys_exit"]["detail"]
+
+
+def test_feedback_never_reveals_hidden_checks(graded: dict[str, Any]) -> None:
+    data = tomllib.loads((ROOT / "labkit" / "checks" / "ex01.toml").read_text())
+    hidden = [c for c in data["check"] if c.get("hidden")]
+    assert hidden
+    always = {t for c in hidden for t in (c["metric"], c["hint"])}
+    assert len(list((graded["out"] / "feedback").iterdir())) == 2 * len(EXPECTED)
+    for name, rec in graded["records"].items():
+        results = [r for ex in rec["exercises"] for r in ex["results"]]
+        visible = {r["detail"] for r in results if not r["hidden"]}
+        secret = always | {r["detail"] for r in results if r["hidden"] and r["detail"] and r["detail"] not in visible}
+        for suffix in (".md", ".html"):
+            text = (graded["out"] / "feedback" / f"{name}{suffix}").read_text()
+            assert "Hidden check" in text
+            for s in secret:
+                assert s not in text and s.replace("'", "&#x27;") not in text, (name, suffix, s)
+
+
+def test_originals_and_course_untouched(graded: dict[str, Any]) -> None:
+    assert tree_hash(graded["subs"]) == graded["before"]["subs"]
+    assert tree_hash(graded["course"]) == graded["before"]["course"]
+    assert not graded["pwned"][0].exists() and not graded["pwned"][1].exists()
+    assert not Path("/tmp/labkit_spawned").exists()
+    assert not (graded["subs"] / "write_outside" / "notes.txt").exists()
+
+
+def test_secrets_never_reach_submissions(graded: dict[str, Any]) -> None:
+    dot = graded["records"]["dotenv_reader"]
+    assert "DOTENV-READER-RAN mode: replay" in dot["stdout_tail"] and "found in os.environ" not in dot["stdout_tail"]
+    rec = graded["records"]["env_reader"]
+    assert "ENV-READER-RAN" in rec["stdout_tail"]
+    assert "found in os.environ" not in rec["stdout_tail"]
+    for f in graded["out"].rglob("*"):
+        if f.is_file():
+            assert graded["key"].encode() not in f.read_bytes(), f
+
+
+def test_network_blocked(graded: dict[str, Any]) -> None:
+    listener = graded["listener"]
+    listener.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        listener.accept()
+
+
+def test_gradebook_csv_and_summary(graded: dict[str, Any]) -> None:
+    out = graded["out"]
+    with open(out / "gradebook.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    data = tomllib.loads((ROOT / "labkit" / "checks" / "ex01.toml").read_text())
+    check_cols = [f"ex01.{c['id']}" for c in data["check"]]
+    assert set(check_cols) <= set(rows[0])
+    assert {r["learner"] for r in rows} == set(EXPECTED)
+    for r in rows:
+        assert int(r["score"]) == sum(int(r[c]) for c in check_cols)
+    summary = (out / "summary.md").read_text()
+    assert "pass rate" in summary and "ex01.messages" in summary and "summary.png" in summary
+    assert (out / "summary.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(list((out / "results").glob("*.json"))) == len(EXPECTED)
+
+
+def test_rerun_resumes_and_regrades_only_changed(graded: dict[str, Any]) -> None:
+    subs, out, env = graded["subs"], graded["out"], graded["env"]
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "results").glob("*.json")}
+    again = run_grade(subs, out, env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"graded 0 submission(s), {len(EXPECTED)} unchanged" in again.stdout
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "results").glob("*.json")} == stamps
+    with open(subs / "sol_b" / "ex01_first_call.py", "a") as fh:
+        fh.write("\n# edited after the first run\n")
+    third = run_grade(subs, out, env)
+    assert f"graded 1 submission(s), {len(EXPECTED) - 1} unchanged" in third.stdout, third.stdout + third.stderr[-2000:]
+    changed = {n for n, t in stamps.items() if (out / "results" / n).stat().st_mtime_ns != t}
+    assert changed == {"sol_b.json"}
+    assert json.loads((out / "results" / "sol_b.json").read_text())["score"] == 7
+
+
+def test_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(grading.GradingError, match="is not a folder"):
+        grading.grade(tmp_path / "nope", tmp_path / "out")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(grading.GradingError, match="no learner sub-folders"):
+        grading.grade(tmp_path / "empty", tmp_path / "out")
+    (tmp_path / "empty" / "x").mkdir()
+    with pytest.raises(grading.GradingError, match="No exercise 'ex99'"):
+        grading.grade(tmp_path / "empty", tmp_path / "out", exercises=["ex99"])
+
+
+def test_library_call_with_a_secret_grades_in_a_clean_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "subs" / "ada").mkdir(parents=True)
+    shutil.copy(ROOT / "solutions" / "ex01_first_call.py", tmp_path / "subs" / "ada")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp-planted")
+    summary = grading.grade(tmp_path / "subs", tmp_path / "out", exercises=["ex01"], progress=False)
+    assert "1 ok" in summary
+    rec = json.loads((tmp_path / "out" / "results" / "ada.json").read_text())
+    assert rec["score"] == 7 and rec["status"] == "ok"
+
+
+def test_secret_names_and_clean_environ() -> None:
+    env = {"PATH": "/bin", "HOME": "/h", "OPENAI_API_KEY": "k", "OPENAI_ORG_ID": "o", "AWS_ACCESS_KEY_ID": "a",
+           "GITHUB_TOKEN": "t", "DB_PASSWORD": "p", "MY_CREDENTIALS": "c", "TIKTOKEN_CACHE_DIR": "/c",
+           "LABKIT_ROOT": "/r", "LC_ALL": "C", "RANDOM_THING": "x"}
+    assert sandbox.secret_names(env) == ["AWS_ACCESS_KEY_ID", "DB_PASSWORD", "GITHUB_TOKEN", "MY_CREDENTIALS",
+                                         "OPENAI_API_KEY", "OPENAI_ORG_ID"]
+    assert sandbox.clean_environ(env) == {"PATH": "/bin", "HOME": "/h", "TIKTOKEN_CACHE_DIR": "/c",
+                                          "LABKIT_ROOT": "/r", "LC_ALL": "C"}
+
+
+HOOK_SCRIPT = """
+import os, sys
+from labkit import sandbox
+
+def trusted_fork():
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return "trusted forked"
+
+namespace = {}  # the same code under the same file name, but not the same code object
+exec(compile("def fork():\\n    import os\\n    return os.fork()\\n", trusted_fork.__code__.co_filename, "exec"), namespace)
+log = sandbox.install_audit_hook(write_roots=[sys.argv[1]], hidden_roots=[sys.argv[2]],
+                                 trusted={id(trusted_fork.__code__): trusted_fork.__code__})
+print(trusted_fork())
+for name, action in [("lookalike fork", namespace["fork"]), ("write outside", lambda: open(sys.argv[3], "w")),
+                     ("read hidden", lambda: open(os.path.join(sys.argv[2], "ref.py")).read()),
+                     ("tcp socket", lambda: __import__("socket").socket()), ("gc scan", lambda: __import__("gc").get_objects())]:
+    try:
+        action()
+        print(name, "allowed")
+    except PermissionError:
+        print(name, "blocked")
+with open(os.path.join(sys.argv[1], "inside.txt"), "w") as fh:
+    fh.write("ok")
+print("inside written", len(log))
+"""
+
+
+def test_audit_hook_trusts_only_the_checks_own_code(tmp_path: Path) -> None:
+    (tmp_path / "hidden").mkdir()
+    (tmp_path / "hidden" / "ref.py").write_text("SECRET = 1\n")
+    (tmp_path / "sub").mkdir()
+    outside = tmp_path / "outside.txt"
+    done = subprocess.run([sys.executable, "-c", HOOK_SCRIPT, str(tmp_path / "sub"), str(tmp_path / "hidden"), str(outside)],
+                          capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path)
+    assert done.stdout.split("\n")[:7] == [
+        "trusted forked", "lookalike fork blocked", "write outside blocked", "read hidden blocked",
+        "tcp socket blocked", "gc scan blocked", "inside written 5"], done.stdout + done.stderr
+    assert not outside.exists()
