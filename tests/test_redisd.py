@@ -111,6 +111,15 @@ def test_drop_prefix_only_touches_its_prefix() -> None:
         redisd.drop_prefix(r, "")
 
 
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's exit is reaped by PID 1, which may take its time)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 def test_stale_folders_of_killed_processes_are_swept(tmp_path: Path) -> None:
     code = "from labkit import redisd; s = redisd.start_server(); print(s.folder, s.process.pid, flush=True); import time; time.sleep(60)"
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
@@ -122,10 +131,8 @@ def test_stale_folders_of_killed_processes_are_swept(tmp_path: Path) -> None:
     fresh = redisd.start_server()  # sweeps before starting
     try:
         assert not Path(folder).exists()
-        for _ in range(100):
-            try:
-                os.kill(int(server_pid), 0)
-            except ProcessLookupError:
+        for _ in range(250):
+            if not _running(int(server_pid)):
                 break
             time.sleep(0.02)
         else:
