@@ -8,7 +8,6 @@ counters at once, and the checks assert on counts.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import multiprocessing
@@ -20,12 +19,12 @@ from typing import Any
 import openai
 import redis
 
-from .. import redisd
 from ..client import transport_of
 from ..costs import cost, estimate
 from ..replay import load_cassette, resolve_cassette
 from ..tokens import count_tokens
-from . import Context, Outcome, register
+from . import Context, Outcome
+from .redis_checks import redis_check
 
 CASSETTE = "ex06"
 #: 2026-11-10 12:00:00 UTC: where the checks' clock starts (a whole minute, mid-month).
@@ -86,29 +85,7 @@ def _close(a: float, b: float) -> bool:
 
 
 def _redis_check(check_id: str) -> Callable[[Callable[..., Any]], Callable[[Context], Any]]:
-    """Register a check that receives a real Redis and a fresh key prefix (dropped afterwards)."""
-
-    def deco(fn: Callable[..., Any]) -> Callable[[Context], Any]:
-        @functools.wraps(fn)
-        def run(ctx: Context) -> Any:
-            try:
-                r = redisd.connect()
-            except redisd.RedisUnavailable as err:
-                return Outcome("error", str(err))
-            prefix = redisd.fresh_prefix("ex06")
-            ctx.clock.now = START
-            try:
-                return fn(ctx, r, prefix)
-            finally:
-                try:
-                    redisd.drop_prefix(r, prefix)
-                except redis.RedisError:
-                    pass
-                r.close()
-
-        return register(check_id)(run)
-
-    return deco
+    return redis_check(check_id, tag="ex06", start=START)
 
 
 def _make(ctx: Context, client: Any, r: redis.Redis, prefix: str, **kw: Any) -> Any:

@@ -15,12 +15,12 @@ from typing import Any
 import openai
 import redis
 
-from .. import redisd
 from ..client import transport_of
 from ..costs import cost
 from ..lint import lint_request
 from ..replay import load_cassette, resolve_cassette
 from . import Context, Outcome, register
+from .redis_checks import redis_check
 
 CASSETTE = "ex07"
 START = datetime(2026, 11, 10, 12, 0, tzinfo=timezone.utc).timestamp()
@@ -207,27 +207,7 @@ def invoice(ctx: Context, db_path: str) -> tuple[bool, str]:
 
 
 def _redis_check(check_id: str) -> Callable[[Callable[..., Any]], Callable[[Context], Any]]:
-    def deco(fn: Callable[..., Any]) -> Callable[[Context], Any]:
-        def run(ctx: Context) -> Any:
-            try:
-                r = redisd.connect()
-            except redisd.RedisUnavailable as err:
-                return Outcome("error", str(err))
-            prefix = redisd.fresh_prefix("ex07")
-            ctx.clock.now = START
-            try:
-                return fn(ctx, r, prefix)
-            finally:
-                try:
-                    redisd.drop_prefix(r, prefix)
-                except redis.RedisError:
-                    pass
-                r.close()
-
-        run.__name__ = fn.__name__
-        return register(check_id)(run)
-
-    return deco
+    return redis_check(check_id, tag="ex07", start=START)
 
 
 @_redis_check("ex07.tier-limits")
