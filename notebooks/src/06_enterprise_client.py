@@ -96,6 +96,20 @@ PREFIX = redisd.fresh_prefix("nb06")
 print("this notebook's keys start with", PREFIX)
 
 # %% [markdown]
+# The client reads the time through a `clock` it is given (budgets are per month, rate limits per
+# minute). This notebook pins that clock to 10 November 2026, so what it prints is the same
+# whatever day you run it; in production you leave the default, `time.time`.
+
+# %%
+from datetime import datetime, timezone
+
+NOV_10 = datetime(2026, 11, 10, tzinfo=timezone.utc).timestamp()
+
+
+def course_clock() -> float:
+    return NOV_10
+
+# %% [markdown]
 # ## Race conditions are real: the lesson's rate limiter under load
 #
 # Here is the lesson's limiter, unchanged in logic: read the counter, compare it with the limit,
@@ -183,7 +197,7 @@ print(sol.RATE_LIMIT_LUA)
 
 # %%
 client = labkit.client(["ex06", "ex06_day"])
-ent = sol.EnterpriseGPTClient(client, r, prefix=PREFIX + "demo:")
+ent = sol.EnterpriseGPTClient(client, r, prefix=PREFIX + "demo:", clock=course_clock)
 
 first = ent.complete(RESET, user_id="ana", feature="support_answer")
 again = ent.complete(RESET, user_id="ben", feature="support_answer")
@@ -223,7 +237,8 @@ print(sol.RESERVE_LUA)
 # %%
 for policy in ("block", "fallback", "alert"):
     demo = sol.EnterpriseGPTClient(labkit.client("ex06"), r, prefix=f"{PREFIX}{policy}:",
-                                   monthly_budget_usd=0.002, on_budget=policy, alert=lambda msg: None)
+                                   monthly_budget_usd=0.002, on_budget=policy, alert=lambda msg: None,
+                                   clock=course_clock)
     try:
         got = demo.complete(RESET, user_id="ana")
         print(f"{policy:8} -> answered by {got.model} for ${got.cost_usd:.6f}; alerts: {demo.alerts}")
@@ -254,7 +269,7 @@ class LessonBudget(sol.EnterpriseGPTClient):
 def spend_under_load(cls, tag):
     slow_api = faults.client((), "ex06", latency=faults.Latency(base=0.01))
     ent = cls(slow_api, r, prefix=f"{PREFIX}{tag}:", monthly_budget_usd=12 * one_request, on_budget="block",
-              requests_per_minute=10**6)
+              requests_per_minute=10**6, clock=course_clock)
 
     def user(i):
         try:
@@ -292,7 +307,7 @@ for cls, tag in ((LessonBudget, "lesson"), (sol.EnterpriseGPTClient, "atomic")):
 # %%
 for scenario in ("503", "400"):
     scripted = faults.client(scenario, "ex06")
-    ent = sol.EnterpriseGPTClient(scripted, r, prefix=f"{PREFIX}fallback{scenario}:")
+    ent = sol.EnterpriseGPTClient(scripted, r, prefix=f"{PREFIX}fallback{scenario}:", clock=course_clock)
     try:
         got = ent.complete(RESET, user_id="ana")
         outcome = f"answered by {got.model}"
@@ -312,7 +327,6 @@ for scenario in ("503", "400"):
 
 # %%
 import random
-from datetime import datetime, timezone
 
 from labkit.replay import load_cassette, resolve_cassette
 
@@ -324,7 +338,7 @@ TAGLINE = [{"role": "user", "content": "Write a one-line tagline for Planwise's 
 users = ["ana", "ben", "chen", "dara", "eli", "fatima", "gus", "hana", "ivan", "jo"]
 per_hour = [1, 1, 1, 1, 1, 2, 4, 8, 14, 18, 20, 18, 14, 16, 18, 20, 16, 12, 8, 6, 4, 3, 2, 1]
 
-now = [datetime(2026, 11, 10, tzinfo=timezone.utc).timestamp()]
+now = [NOV_10]
 day_client = labkit.client(["ex06", "ex06_day"])
 day = sol.EnterpriseGPTClient(day_client, r, prefix=PREFIX + "day:", clock=lambda: now[0], monthly_budget_usd=5.0)
 rng = random.Random(2026)
