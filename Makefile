@@ -10,7 +10,7 @@ ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 FUTURE := @2027-07-15 09:30:00
 SYSTOOLS := faketime
 
-.PHONY: setup systools lab test test-fast cassettes notebooks record lock bench doctor clean
+.PHONY: setup systools lab test test-fast cassettes exercises notebooks record lock bench doctor clean
 
 setup: $(STAMP) ## create or update .venv/ from the lock file
 
@@ -23,6 +23,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@echo "environment ready in $(VENV)/ (labkit command: $(BIN)/labkit)"
 
 lab: setup ## open JupyterLab on the course (PORT=8888 by default)
+	@$(BIN)/labkit exercises build
 	@$(BIN)/labkit doctor || true
 	@echo "Opening JupyterLab on http://127.0.0.1:$(PORT)/lab/tree/notebooks (the token is in the URL printed below)"
 	$(BIN)/jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) $(ROOT_FLAG) \
@@ -42,6 +43,7 @@ systools: ## system tools the tests use (Debian packages; installed when missing
 test: setup systools ## everything CI runs, offline, with no key
 	env -u OPENAI_API_KEY -u LABKIT_MODE $(BIN)/labkit cassettes build --check
 	env -u OPENAI_API_KEY -u LABKIT_MODE $(BIN)/labkit cassettes verify
+	env -u OPENAI_API_KEY -u LABKIT_MODE $(BIN)/labkit exercises build --check
 	env -u OPENAI_API_KEY -u LABKIT_MODE $(BIN)/labkit notebooks check
 	env -u OPENAI_API_KEY -u LABKIT_MODE $(BIN)/python -m pytest tests
 	@if command -v faketime >/dev/null; then set -- faketime -f "$(FUTURE)"; echo "nbval with the clock at $(FUTURE)"; fi; \
@@ -50,7 +52,10 @@ test: setup systools ## everything CI runs, offline, with no key
 cassettes: setup ## rebuild every authored cassette from cassettes/sources
 	$(BIN)/labkit cassettes build
 
-notebooks: cassettes ## rebuild cassettes, then execute notebooks/src/*.py into notebooks/*.ipynb
+exercises: setup ## regenerate the starters in exercises/ from solutions/ (keeps starters you have edited)
+	$(BIN)/labkit exercises build
+
+notebooks: cassettes exercises ## rebuild cassettes, then execute notebooks/src/*.py into notebooks/*.ipynb
 	env -u OPENAI_API_KEY -u LABKIT_MODE $(BIN)/labkit notebooks build
 
 record: setup ## re-record cassettes from the real API (needs OPENAI_API_KEY; billed)

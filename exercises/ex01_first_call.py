@@ -1,6 +1,6 @@
 """Exercise 01: your first API call, made from code and accounted for.
 
-Edit the TODOs, then run `labkit check ex01` (or the last cell of notebooks/01_first_api_call.ipynb).
+Fill in the TODOs, then run `labkit check ex01` (or the last cell of notebooks/01_first_api_call.ipynb).
 The client you are given is a real `openai.OpenAI`: in replay mode it answers from recordings,
 with a key it calls the API. Never put a key in this file.
 """
@@ -12,9 +12,8 @@ from typing import Any
 from openai import OpenAI
 from openai.types.chat import ChatCompletion
 
-MODEL = "gpt-4.1-mini"
-SYSTEM = "You are a helpful business assistant."
-PROMPT = "Write a professional email subject line for a sales outreach about project management software."
+from labkit.costs import cost
+from labkit.course.ex01 import MODEL, PROMPT, SYSTEM
 
 
 def build_messages(prompt: str = PROMPT) -> list[dict[str, str]]:
@@ -38,3 +37,5 @@ def summarize(completion: ChatCompletion) -> dict[str, Any]:
     """
     # TODO: read these from the completion object; do not type numbers in.
     raise NotImplementedError("summarize the completion")
+
+# labkit starter 59ee0b9f8af1 (made from solutions/ex01_first_call.py by `labkit exercises build`)

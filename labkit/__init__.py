@@ -1,14 +1,19 @@
-"""labkit: run the OpenAI API workbook offline, check exercises, grade a class."""
+"""labkit: run the OpenAI API workbook offline, check exercises, grade a class.
+
+Everything here loads on first use, so ``import labkit`` stays fast (the SDK, the tokenizer
+and the checks are imported only when something needs them).
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from .client import banner, client, current_mode, provenance, transport_of
-from .replay import CassetteError, ReplayMiss
+from .errors import CassetteError, LabkitError
 
 __all__ = [
     "CassetteError",
+    "LabkitError",
     "ReplayMiss",
     "banner",
     "check",
@@ -24,31 +29,35 @@ __all__ = [
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # pragma: no cover
+    from . import notebook
+    from .checks import check
+    from .modes import banner, client, current_mode, provenance, transport_of
     from .costs import cost
     from .lint import lint_request
+    from .replay import ReplayMiss
     from .tokens import count_tokens
+
+#: public name -> the module that defines it (imported on first use)
+_LAZY = {
+    "banner": ".modes",
+    "client": ".modes",
+    "current_mode": ".modes",
+    "provenance": ".modes",
+    "transport_of": ".modes",
+    "ReplayMiss": ".replay",
+    "cost": ".costs",
+    "lint_request": ".lint",
+    "count_tokens": ".tokens",
+    "check": ".checks",
+}
 
 
 def __getattr__(name: str) -> Any:
-    """Import the heavier helpers on first use, so ``import labkit`` stays fast."""
-    if name == "cost":
-        from .costs import cost
-
-        return cost
-    if name == "lint_request":
-        from .lint import lint_request
-
-        return lint_request
-    if name == "count_tokens":
-        from .tokens import count_tokens
-
-        return count_tokens
     if name == "notebook":
-        import importlib
-
         return importlib.import_module(".notebook", __name__)
-    if name == "check":
-        from .checks import check
-
-        return check
-    raise AttributeError(f"module 'labkit' has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'labkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

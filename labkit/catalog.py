@@ -19,10 +19,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
+from .errors import CatalogError, LabkitError
+
 __all__ = [
     "Catalog",
     "CatalogError",
     "ModelInfo",
+    "NoLessonPrice",
     "UnknownModelError",
     "base_id",
     "clear_cache",
@@ -43,11 +46,11 @@ OutputLimitParam = Literal["max_tokens", "max_completion_tokens"]
 _SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4})$")
 
 
-class CatalogError(ValueError):
-    """A catalog file is missing or malformed."""
+class NoLessonPrice(LabkitError, LookupError):
+    """The lesson states no illustrative per-1K price for that model."""
 
 
-class UnknownModelError(KeyError):
+class UnknownModelError(LabkitError, LookupError):
     """The model id is not in the catalog."""
 
     def __init__(self, model_id: str, suggestions: list[str]) -> None:
@@ -211,7 +214,7 @@ class Catalog:
             if key in self.lesson_prices_per_1k:
                 return self.lesson_prices_per_1k[key]
         stated = ", ".join(sorted(self.lesson_prices_per_1k)) or "none"
-        raise KeyError(
+        raise NoLessonPrice(
             f"The lesson states no per-1K price for {model_id!r} (it states: {stated}). "
             "For real costs use labkit.costs.cost(usage, model)."
         )

@@ -10,9 +10,13 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from .errors import LabkitError
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Run the OpenAI API workbook offline, check exercises, grade a class.")
 cassettes_app = typer.Typer(no_args_is_help=True, help="Build and verify recorded responses.")
 app.add_typer(cassettes_app, name="cassettes")
+exercises_app = typer.Typer(no_args_is_help=True, help="Generate the starters in exercises/ from solutions/ (maintainers).")
+app.add_typer(exercises_app, name="exercises")
 notebooks_app = typer.Typer(no_args_is_help=True, help="Build notebooks from notebooks/src (maintainers).")
 app.add_typer(notebooks_app, name="notebooks")
 console = Console(highlight=False)
@@ -72,6 +76,29 @@ def cassettes_verify(folder: Annotated[Optional[Path], typer.Argument()] = None)
     raise typer.Exit(1 if problems or not files else 0)
 
 
+@exercises_app.command("build")
+def exercises_build(
+    names: Annotated[Optional[list[str]], typer.Argument(help="Exercises to build, e.g. ex01 (default: all)")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Write nothing; fail if a pristine starter is out of date.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Also replace starters you have edited (your edits are lost).")] = False,
+    into: Annotated[Optional[Path], typer.Option("--into", help="Write the starters into this folder instead.")] = None,
+) -> None:
+    """Generate each exercises/exNN_*.py from solutions/ (code between SOLUTION markers becomes a TODO)."""
+    from . import starters
+
+    if check:
+        outcomes = _or_exit(lambda: starters.check(names))
+        for o in outcomes:
+            if o.action != "unchanged":
+                console.print(f"{'[red]stale[/]' if o.action == 'stale' else '[dim]kept[/]'} exercises/{o.file}: {o.note}")
+        stale = [o for o in outcomes if o.action == "stale"]
+        console.print(f"{len(outcomes) - len(stale)} of {len(outcomes)} starter(s) match their solutions")
+        raise typer.Exit(1 if stale else 0)
+    for o in _or_exit(lambda: starters.build(into=into, force=force, names=names)):
+        if o.action != "unchanged":
+            console.print(f"{o.action} {o.file}" + (f": {o.note}" if o.note else ""))
+
+
 @notebooks_app.command("build")
 def notebooks_build(names: Annotated[Optional[list[str]], typer.Argument(help="Notebooks to build, e.g. 01 (default: all)")] = None) -> None:
     """Execute notebooks/src/NN_*.py in replay mode and write notebooks/NN_*.ipynb with outputs."""
@@ -97,7 +124,7 @@ def record(names: Annotated[Optional[list[str]], typer.Argument(help="Notebooks 
     """Re-record cassettes from the real API by running the notebooks in record mode (billed; needs a key)."""
     import os
 
-    from .client import ModeError, current_mode
+    from .modes import ModeError, current_mode
     from .notebooks import execute_in_place, sources
 
     os.environ["LABKIT_MODE"] = "record"
@@ -189,11 +216,11 @@ def watch(
 
     from .checks import exercise_ids, get_exercise, run_checks
     from .display import print_report
-    from .paths import course_root
+    from .paths import exercises_dir
     from .progress import record
 
     ids = [exercise] if exercise else exercise_ids()
-    files = {i: course_root() / "exercises" / f"{_or_exit(lambda i=i: get_exercise(i)).file}.py" for i in ids}
+    files = {i: exercises_dir() / f"{_or_exit(lambda i=i: get_exercise(i)).file}.py" for i in ids}
     seen = {i: (p.stat().st_mtime_ns if p.exists() else 0) for i, p in files.items()}
     runs = 0
     console.print(f"watching {', '.join(str(p.name) for p in files.values())}: save a file to re-check it (Ctrl-C to stop)")
@@ -240,8 +267,8 @@ def _or_exit(fn):  # type: ignore[no-untyped-def]
     """Run fn; turn a lookup error into one clear line and exit 2."""
     try:
         return fn()
-    except KeyError as err:
-        console.print(f"[red]{err.args[0] if err.args else err}[/]")
+    except LabkitError as err:
+        console.print(str(err), style="red", markup=False)
         raise typer.Exit(2) from None
 
 

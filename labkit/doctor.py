@@ -33,7 +33,7 @@ def _key_state() -> Finding:
 
 
 def _mode() -> Finding:
-    from .client import ModeError, current_mode
+    from .modes import ModeError, current_mode
 
     try:
         return Finding("mode", True, current_mode())

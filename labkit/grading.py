@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__, paths, sandbox
+from .errors import GradingError, UnknownExerciseError
 
 __all__ = ["GradingError", "grade"]
 
@@ -50,8 +51,6 @@ SKIP = frozenset({"__pycache__", ".ipynb_checkpoints", ".git", ".DS_Store", ".ve
 TIMEOUT_MARKS = ("CheckTimeout", "took longer than")
 
 
-class GradingError(Exception):
-    """The run cannot start (missing folder, unknown exercise...); the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -297,8 +296,8 @@ def _settings(exercises: list[str] | None, timeout: float, memory_mb: int) -> Se
     for ex in ids:
         try:
             get_exercise(ex)
-        except KeyError as err:
-            raise GradingError(str(err.args[0] if err.args else err)) from None
+        except UnknownExerciseError as err:
+            raise GradingError(str(err)) from None
         except Exception as err:  # noqa: BLE001 - a broken check module
             raise GradingError(f"The checks of {ex} cannot be loaded ({type(err).__name__}: {err}): fix "
                                f"labkit/checks/{ex}.py/.toml, or grade other exercises with --exercise.") from None

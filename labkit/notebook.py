@@ -7,7 +7,7 @@ from pathlib import Path
 from types import ModuleType
 
 from . import paths
-from .client import banner
+from .modes import banner
 from .replay import load_cassette, resolve_cassette
 
 
@@ -44,17 +44,17 @@ def intro(*cassettes: str) -> None:
         print(f"Running this notebook live sends about {n} requests, roughly ${usd:.4f} at the catalog's prices.")
 
 
-def exercise(exercise_id: str, folder: str = "exercises") -> ModuleType:
+def exercise(exercise_id: str, folder: Path | None = None) -> ModuleType:
     """Your exercise module, freshly loaded from exercises/ (so edits show without restarting)."""
     from .checks import get_exercise, load_learner_module
 
     ex = get_exercise(exercise_id)
-    return load_learner_module(paths.course_root() / folder / f"{ex.file}.py")
+    return load_learner_module((folder or paths.exercises_dir()) / f"{ex.file}.py")
 
 
 def solution(exercise_id: str) -> ModuleType:
     """The reference solution (for comparison after you have tried)."""
-    return exercise(exercise_id, "solutions")
+    return exercise(exercise_id, paths.solutions_dir())
 
 
 def data_path(name: str) -> Path:

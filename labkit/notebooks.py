@@ -7,6 +7,9 @@ in replay mode with no key, so outputs are the recorded ones and a rebuild is re
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import jupytext
@@ -47,6 +50,29 @@ def _merge_streams(outputs: list[nbformat.NotebookNode]) -> list[nbformat.Notebo
     return merged
 
 
+@contextmanager
+def _pristine_env() -> Iterator[None]:
+    """Replay mode, no key, pristine starters and a throwaway progress file: saved outputs show
+    the starting point, whatever the learner has done in exercises/."""
+    from . import starters
+
+    saved = {k: os.environ.get(k) for k in ("OPENAI_API_KEY", "LABKIT_MODE", "LABKIT_EXERCISES", "LABKIT_STATE")}
+    with tempfile.TemporaryDirectory(prefix="labkit-nb-") as tmp:
+        os.environ.pop("OPENAI_API_KEY", None)
+        os.environ.pop("LABKIT_MODE", None)
+        starters.build(into=Path(tmp) / "exercises")
+        os.environ["LABKIT_EXERCISES"] = str(Path(tmp) / "exercises")
+        os.environ["LABKIT_STATE"] = str(Path(tmp) / "state")
+        try:
+            yield
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
 def from_source(src: Path) -> nbformat.NotebookNode:
     nb = jupytext.read(src)
     nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
@@ -58,12 +84,9 @@ def build(src: Path, *, execute: bool = True, timeout: int = 300) -> Path:
     nb = from_source(src)
     out = paths.course_root() / "notebooks" / f"{src.stem}.ipynb"
     if execute:
-        env_backup = {k: os.environ.pop(k) for k in ("OPENAI_API_KEY", "LABKIT_MODE") if k in os.environ}
-        try:
+        with _pristine_env():
             NotebookClient(nb, timeout=timeout, kernel_name="python3",
                            resources={"metadata": {"path": str(out.parent)}}).execute()
-        finally:
-            os.environ.update(env_backup)
     nbformat.write(clean(nb), out)
     return out
 

@@ -28,6 +28,21 @@ def cassette_dir() -> Path:
     return Path(env).resolve() if env else course_root() / "cassettes"
 
 
+def exercises_dir() -> Path:
+    """The learner's working folder: ``LABKIT_EXERCISES`` or ``<root>/exercises``.
+
+    ``make test`` points it at pristine starters, so saved notebook outputs and tests never
+    depend on how far the learner has got.
+    """
+    env = os.environ.get("LABKIT_EXERCISES")
+    return Path(env).resolve() if env else course_root() / "exercises"
+
+
+def solutions_dir() -> Path:
+    """The reference solutions."""
+    return course_root() / "solutions"
+
+
 def data_dir() -> Path:
     """Folder of the course's data sets."""
     return course_root() / "data"

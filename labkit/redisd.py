@@ -31,6 +31,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from .errors import EnvironmentProblem
+
 __all__ = [
     "RedisUnavailable", "Server", "connect", "describe", "drop_prefix", "fresh_prefix", "is_private", "server_binary",
     "start_server", "url",
@@ -42,7 +44,7 @@ CONNECT_TIMEOUT = 1.0
 SOCKET_TIMEOUT = 3.0
 
 
-class RedisUnavailable(RuntimeError):
+class RedisUnavailable(EnvironmentProblem):
     """Redis could not be started or reached (the message says what to do)."""
 
 

@@ -25,6 +25,7 @@ import httpx2
 import openai
 
 from . import paths
+from .errors import CassetteError, LabkitError
 
 Provenance = Literal["authored", "recorded"]
 Tier = Literal["exact", "closest"]
@@ -52,16 +53,12 @@ SECRET_RE = re.compile(r"sk-(?:proj-|admin-|svcacct-)?[A-Za-z0-9_\-]{20,}|[Bb]ea
 REDACTED = "REDACTED"
 
 
-class ReplayMiss(openai.OpenAIError):
+class ReplayMiss(LabkitError, openai.OpenAIError):
     """No recording answers this request (replay mode).
 
     Subclasses ``openai.OpenAIError`` so the SDK raises it at once instead of retrying
     it and wrapping it as a connection error.
     """
-
-
-class CassetteError(ValueError):
-    """A cassette file is missing, unreadable or malformed."""
 
 
 # --------------------------------------------------------------------------- matching

@@ -25,6 +25,8 @@ from typing import Any
 import tiktoken
 import tiktoken.model
 
+from .errors import EnvironmentProblem
+
 __all__ = [
     "BUNDLED_ENCODINGS",
     "TokenizerDataError",
@@ -59,7 +61,7 @@ _lock = threading.Lock()
 _ready: set[Path] = set()
 
 
-class TokenizerDataError(RuntimeError):
+class TokenizerDataError(EnvironmentProblem):
     """The tokenizer data could not be installed for offline use."""
 
 

@@ -73,7 +73,7 @@ def test_snapshot_resolution(snapshot: str, base: str) -> None:
 def test_unknown_model_lists_suggestions_and_fix() -> None:
     with pytest.raises(UnknownModelError) as info:
         catalog.get_model("gpt5-mini")
-    assert isinstance(info.value, KeyError)
+    assert isinstance(info.value, LookupError)
     assert "gpt-5-mini" in info.value.suggestions
     message = str(info.value)
     assert "gpt-5-mini" in message and "LABKIT_MODELS" in message
@@ -123,7 +123,7 @@ def test_lesson_prices_are_separate() -> None:
     assert "lesson" not in cat.models
     # The lesson's flat $0.002/1K for gpt-5-mini is not the real per-1M input or output price.
     assert catalog.get_model("gpt-5-mini").price_input != 0.002 * 1000
-    with pytest.raises(KeyError, match="labkit.costs"):
+    with pytest.raises(LookupError, match="labkit.costs"):
         catalog.lesson_price_per_1k("gpt-4.1-mini")
 
 

@@ -12,7 +12,8 @@ import pytest
 from openai import _constants
 
 from labkit import faults
-from labkit.checks import Clock, load_learner_module, run_checks
+from labkit.checks import load_learner_module, run_checks
+from labkit.clock import Clock
 
 ROOT = Path(__file__).resolve().parent.parent
 

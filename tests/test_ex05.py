@@ -14,6 +14,7 @@ import openai
 import pytest
 
 from labkit.checks import load_learner_module
+from labkit.paths import exercises_dir
 from labkit.checks.ex05 import content_of, emails, recorded_answers
 from labkit.faults import Latency
 from labkit.ratelimit import Crash, RateLimiter, TokenBucket, lab_client, run_virtual, theoretical_rps, window_peak
@@ -69,7 +70,7 @@ def test_recordings_disagree_honestly_and_are_marked_authored() -> None:
 
 
 def test_starter_and_solution_share_the_given_code_and_send_the_recorded_requests(sol) -> None:
-    starter = (ROOT / "exercises" / "ex05_batch.py").read_text()
+    starter = (exercises_dir() / "ex05_batch.py").read_text()
     solution = (ROOT / "solutions" / "ex05_batch.py").read_text()
     split = "# --------------------------------------------------------------------------- given"
     yours = "# --------------------------------------------------------------------------- yours"

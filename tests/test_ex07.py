@@ -14,10 +14,11 @@ import ex07 as source
 import labkit
 from labkit import faults, redisd
 from labkit.checks import get_exercise, load_learner_module, run_checks
+from labkit.paths import exercises_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 sol = load_learner_module(ROOT / "solutions" / "ex07_saas_patterns.py")
-starter = load_learner_module(ROOT / "exercises" / "ex07_saas_patterns.py")
+starter = load_learner_module(exercises_dir() / "ex07_saas_patterns.py")
 
 
 def test_given_data_agrees_with_the_recordings() -> None:

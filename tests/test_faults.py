@@ -9,7 +9,7 @@ import openai
 import pytest
 
 from labkit import faults
-from labkit.checks import Clock
+from labkit.clock import Clock
 from selftest import HELLO, MODEL
 
 

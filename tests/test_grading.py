@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from labkit import grading, sandbox
+from labkit.paths import exercises_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = ROOT / "tests" / "hostile"
@@ -79,7 +80,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         (subs / name).mkdir(parents=True)
         shutil.copy(ROOT / "solutions" / "ex01_first_call.py", subs / name)
     (subs / "starter").mkdir()
-    shutil.copy(ROOT / "exercises" / "ex01_first_call.py", subs / "starter")
+    shutil.copy(exercises_dir() / "ex01_first_call.py", subs / "starter")
     for case in sorted(p for p in HOSTILE.iterdir() if p.is_dir()):
         shutil.copytree(case, subs / case.name, ignore=shutil.ignore_patterns("__pycache__"))
     tag = secrets.token_hex(6)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from labkit.checks import exercise_ids, get_exercise, run_checks
+from labkit.paths import exercises_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 MUTANTS = Path(__file__).resolve().parent / "mutants"
@@ -58,7 +59,7 @@ def test_solution_passes_every_check(exercise: str, solution_reports: dict[str, 
 
 @pytest.mark.parametrize("exercise", exercise_ids())
 def test_starter_fails_every_graded_check(exercise: str) -> None:
-    report = run_checks(exercise, ROOT / "exercises")
+    report = run_checks(exercise, exercises_dir())  # pristine starters (see conftest.py)
     passing = [r.id for r in report.results if r.points > 0 and r.status == "pass"]
     assert not passing, f"the starter already passes {passing}: those checks cannot tell work from no work"
     assert report.score == 0

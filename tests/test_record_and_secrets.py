@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import labkit
-from labkit.client import ModeError
+from labkit.modes import ModeError
 from labkit.replay import verify_cassette
 
 PLANTED = "sk-proj-" + "Zx9" * 16  # looks like a real key; must never be written
@@ -117,7 +117,7 @@ def test_two_clients_recording_one_cassette_append(server: str, tmp_path: Path, 
 
 
 def test_dotenv_is_read_without_overriding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from labkit.client import load_dotenv
+    from labkit.modes import load_dotenv
 
     (tmp_path / ".env").write_text(f"# my key\nexport OPENAI_API_KEY='{PLANTED}'\nLABKIT_MODE=replay\n")
     monkeypatch.setenv("LABKIT_ROOT", str(tmp_path))

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-SYSTEM = "You are a helpful business assistant."
-PROMPT = "Write a professional email subject line for a sales outreach about project management software."
-MESSAGES = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": PROMPT}]
+from labkit.course.ex01 import MESSAGES, MODEL, PROMPT, SYSTEM
+
+ANSWER = "Cut Project Chaos by 30%: See How Teams Ship On Time"
 
 
 def build(a) -> None:
+    a.call(lambda c: c.chat.completions.create(model=MODEL, messages=MESSAGES), ANSWER, label="the first API call")
     a.call(
-        lambda c: c.chat.completions.create(model="gpt-4.1-mini", messages=MESSAGES),
-        "Cut Project Chaos by 30%: See How Teams Ship On Time",
-        label="the first API call",
-    )
-    build_notebook_extras(a)
-
-
-def build_notebook_extras(a) -> None:
-    """Notebook 01's other requests: the Responses API form of the same call."""
-    a.call(
-        lambda c: c.responses.create(model="gpt-4.1-mini", instructions=SYSTEM, input=PROMPT),
-        "Cut Project Chaos by 30%: See How Teams Ship On Time",
+        lambda c: c.responses.create(model=MODEL, instructions=SYSTEM, input=PROMPT),
+        ANSWER,
         label="the first call, through the Responses API",
     )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from ex01 import MESSAGES
+from labkit.course.ex01 import MESSAGES, MODEL
 
 
 def build(a) -> None:
     a.call(
-        lambda c: c.chat.completions.create(model="gpt-4.1-mini", messages=MESSAGES),
+        lambda c: c.chat.completions.create(model=MODEL, messages=MESSAGES),
         "Your Team's Deadlines, Finally Under Control: A 15-Minute Demo",
         label="variant answer used by a hidden check",
     )

@@ -21,11 +21,14 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Literal
-
-import openai
+from typing import TYPE_CHECKING, Any, Literal
 
 from .. import paths
+from ..clock import Clock
+from ..errors import UnknownExerciseError
+
+if TYPE_CHECKING:
+    import openai
 
 Status = Literal["pass", "fail", "skip", "error"]
 CHECKS_DIR = Path(__file__).resolve().parent
@@ -74,26 +77,6 @@ class Exercise:
         return folder / f"{self.file}.py"
 
 
-@dataclass
-class Clock:
-    """An injectable clock: ``sleep`` advances time instantly and records each wait."""
-
-    now: float = 1_000.0
-    sleeps: list[float] = field(default_factory=list)
-
-    def time(self) -> float:
-        return self.now
-
-    monotonic = time
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(float(seconds))
-        self.now += max(0.0, float(seconds))
-
-    async def asleep(self, seconds: float) -> None:
-        self.sleep(seconds)
-
-
 class Context:
     """What a check receives: the learner's module, a replay client factory, faults and a clock."""
 
@@ -107,12 +90,12 @@ class Context:
 
     def client(self, cassette: str | None = None, **kwargs: Any) -> openai.OpenAI:
         """A replay-only client on the exercise's cassette (never live, whatever the environment)."""
-        from ..client import client
+        from ..modes import client
 
         return client(cassette or self.exercise.id, mode="replay", **kwargs)
 
     def async_client(self, cassette: str | None = None, **kwargs: Any) -> openai.AsyncOpenAI:
-        from ..client import client
+        from ..modes import client
 
         return client(cassette or self.exercise.id, mode="replay", async_=True, **kwargs)
 
@@ -234,7 +217,7 @@ def get_exercise(exercise_id: str) -> Exercise:
     toml_path = CHECKS_DIR / f"{ex_id}.toml"
     if not toml_path.exists():
         known = ", ".join(exercise_ids()) or "none"
-        raise KeyError(f"No exercise {exercise_id!r}: known exercises are {known}")
+        raise UnknownExerciseError(f"No exercise {exercise_id!r}: known exercises are {known}")
     data = tomllib.loads(toml_path.read_text(encoding="utf-8"))
     importlib.import_module(f"labkit.checks.{ex_id}")
     specs = []
@@ -337,7 +320,7 @@ def run_one(spec: CheckSpec, ctx: Context, path: Path, *, time_limit: float = 10
 def run_checks(exercise_id: str, folder: str | Path | None = None, *, time_limit: float = 10.0) -> Report:
     """Run every check of an exercise on ``folder/exNN_topic.py`` (default ``exercises/``)."""
     ex = get_exercise(exercise_id)
-    base = Path(folder) if folder else paths.course_root() / "exercises"
+    base = Path(folder) if folder else paths.exercises_dir()
     if not base.is_absolute() and not base.exists():
         base = paths.course_root() / base
     path = base if base.suffix == ".py" else ex.path_in(base)

@@ -7,12 +7,12 @@ from typing import Any
 
 from openai.types.chat import ChatCompletion
 
-from ..client import transport_of
+from ..modes import transport_of
 from ..costs import cost
 from ..replay import SECRET_RE
 from . import Context, register
 
-SYSTEM = "You are a helpful business assistant."
+from ..course.ex01 import SYSTEM
 
 
 def _served(ctx: Context, cassette: str | None = None) -> tuple[Any, Any, list[Any]]:

@@ -26,7 +26,7 @@ import httpx2
 import openai
 
 from ..catalog import UnknownModelError, base_id, get_model
-from ..client import REPLAY_KEY, current_mode
+from ..modes import REPLAY_KEY, current_mode
 from ..lint import lint_request
 from ..paths import data_dir
 from ..replay import Cassette, Interaction, ReplayMiss, ReplayTransport, Tier, describe_difference
@@ -104,7 +104,7 @@ def replay_client(cassettes: Sequence[str] = CHECK_CASSETTES) -> openai.OpenAI:
     In replay mode the answer is the recording for the same endpoint and user message (labelled
     "closest" by ``labkit.provenance``); with a key set this is simply ``labkit.client("ex02")``.
     """
-    from ..client import client
+    from ..modes import client
 
     if current_mode() != "replay":
         return client(cassettes[0])

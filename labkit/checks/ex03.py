@@ -17,7 +17,8 @@ import openai
 
 from ..costs import cost
 from ..replay import load_cassette, resolve_cassette
-from . import Clock, Context, register
+from ..clock import Clock
+from . import Context, register
 
 MODEL = "gpt-4.1-mini"
 

@@ -18,7 +18,7 @@ import httpx2
 import openai
 
 from ..authoring import SNAPSHOTS
-from ..client import transport_of
+from ..modes import transport_of
 from ..costs import cost
 from . import Context, register
 from .ex03 import SUPPORT_PLAYBOOK

@@ -19,7 +19,7 @@ from typing import Any
 import openai
 import redis
 
-from ..client import transport_of
+from ..modes import transport_of
 from ..costs import cost, estimate
 from ..replay import load_cassette, resolve_cassette
 from ..tokens import count_tokens

@@ -15,7 +15,7 @@ from typing import Any
 import openai
 import redis
 
-from ..client import transport_of
+from ..modes import transport_of
 from ..costs import cost
 from ..lint import lint_request
 from ..replay import load_cassette, resolve_cassette

@@ -20,11 +20,12 @@ labkit.notebook.intro("ex01")
 #
 # The client comes from `labkit.client()`. In replay mode it answers from the recording; with a key
 # it calls the API. Never write `api_key="sk-..."` in code: the SDK reads `OPENAI_API_KEY`.
+#
+# The lesson's model, system message and prompt live in `labkit/course/ex01.py`, the one place the
+# notebook, your exercise, the recordings and the checks all read them from.
 
 # %%
-MODEL = "gpt-4.1-mini"
-SYSTEM = "You are a helpful business assistant."
-PROMPT = "Write a professional email subject line for a sales outreach about project management software."
+from labkit.course.ex01 import MODEL, PROMPT, SYSTEM
 
 client = labkit.client("ex01")
 completion = client.chat.completions.create(
@@ -71,14 +72,17 @@ print("counted locally:", labkit.count_tokens(messages, MODEL), "| reported by t
 #
 # Under the SDK is one HTTPS POST. With curl it looks like this (the key comes from the
 # environment, never typed into the command):
-#
-# ```bash
-# curl https://api.openai.com/v1/chat/completions \
-#   -H "Content-Type: application/json" \
-#   -H "Authorization: Bearer $OPENAI_API_KEY" \
-#   -d '{"model": "gpt-4.1-mini", "messages": [{"role": "system", "content": "You are a helpful business assistant."}, {"role": "user", "content": "Write a professional email subject line for a sales outreach about project management software."}]}'
-# ```
-#
+
+# %%
+import json
+
+body = json.dumps({"model": MODEL, "messages": messages})
+print("curl https://api.openai.com/v1/chat/completions \\")
+print('  -H "Content-Type: application/json" \\')
+print('  -H "Authorization: Bearer $OPENAI_API_KEY" \\')
+print(f"  -d '{body}'")
+
+# %% [markdown]
 # Here we make that exact request with `httpx2` (the HTTP library the SDK is built on), answered by
 # the recording instead of the network:
 

@@ -71,7 +71,7 @@ import random
 import openai
 
 from labkit import faults
-from labkit.checks import Clock
+from labkit.clock import Clock
 from labkit.replay import load_cassette, resolve_cassette
 
 random.seed(3)  # the SDK's jitter uses the global random generator: fix it so this output is stable

@@ -20,7 +20,7 @@ labkit.notebook.intro("ex04")
 import openai
 
 from labkit import faults
-from labkit.checks import Clock
+from labkit.clock import Clock
 
 ex04 = labkit.notebook.exercise("ex04")
 

@@ -10,6 +10,7 @@ from typing import Any, Literal, overload
 import httpx2
 import openai
 
+from .errors import ModeError
 from .replay import RecordTransport, ReplayTransport, iter_cassettes
 
 Mode = Literal["replay", "live", "record"]
@@ -18,8 +19,6 @@ MODES: tuple[Mode, ...] = ("replay", "live", "record")
 REPLAY_KEY = "replay-mode-no-key"
 
 
-class ModeError(RuntimeError):
-    """The requested mode cannot run as configured."""
 
 
 def load_dotenv() -> list[str]:

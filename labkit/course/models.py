@@ -1,0 +1,23 @@
+"""Every model the course uses, named once, by the role it plays.
+
+Notebooks, exercises, solutions, cassette sources and checks read these names; none of them
+spells a model id. Moving the course to a new line-up is a change here plus ``make cassettes
+notebooks``. ``labkit.catalog`` knows each model's prices, limits and lifecycle.
+"""
+
+from __future__ import annotations
+
+#: A fast, cheap sampling model: first calls, support replies, classification at volume.
+FAST = "gpt-4.1-mini"
+#: The best sampling model: creative copy, the premium tier.
+FLAGSHIP = "gpt-4.1"
+#: Another model to fall back to when the first is unavailable.
+BACKUP = "gpt-4o"
+#: A reasoning model for exact, multi-step work.
+REASONING = "o3"
+
+#: The models the lesson itself names, kept to show what the API answers when they are used
+#: as the lesson wrote them (labelled demonstrations, never the course's own choice).
+LESSON_SMALL = "gpt-5-mini"
+LESSON_FLAGSHIP = "gpt-5"
+LESSON_REASONING = "o1"
