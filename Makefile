@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8888
 STAMP  := $(VENV)/.labkit-installed
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.d/labkit.json
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # nbval runs with the clock months ahead, so a date in a saved output fails the build (libfaketime).
@@ -12,15 +13,29 @@ SYSTOOLS := faketime
 
 .PHONY: setup systools lab test test-fast cassettes exercises notebooks record lock bench doctor clean
 
-setup: $(STAMP) ## create or update .venv/ from the lock file
+setup: $(STAMP) $(LAB_SETTINGS) ## create or update .venv/ from the lock file
 
+# One line per step, so a fresh machine's quiet minutes are not mistaken for a hang; pip stays at -q,
+# which keeps its warnings and errors visible. Step 3 filters one message: setuptools' 11-line notice
+# that a flat-layout package is installed editable (information, not a problem).
 $(STAMP): requirements.lock pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade "pip>=24" "setuptools>=68" wheel
+	@test -x $(BIN)/python || { echo "setup: creating $(VENV)/ with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	@echo "setup 1/3: pip and setuptools"
+	@$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade "pip>=24" "setuptools>=77" wheel
+	@echo "setup 2/3: installing dependencies from requirements.lock (about 3 minutes on a fresh machine, seconds after)…"
 	@$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.lock
-	@$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@echo "setup 3/3: installing labkit from this folder (editable)"
+	@PYTHONWARNINGS="ignore:Editable installation" \
+		$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 	@echo "environment ready in $(VENV)/ (labkit command: $(BIN)/labkit)"
+
+# JupyterLab reads overrides.d/ in its app settings folder: the course's settings (no "Jupyter news?"
+# prompt over the first notebook, no update checks: the course runs offline).
+$(LAB_SETTINGS): .jupyter/lab/settings/overrides.json | $(STAMP)
+	@mkdir -p $(@D)
+	@cp $< $@
+	@echo "JupyterLab settings installed: $@"
 
 lab: setup ## open JupyterLab on the course (PORT=8888 by default)
 	@$(BIN)/labkit exercises build

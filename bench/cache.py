@@ -25,12 +25,9 @@ os.environ["LABKIT_ROOT"] = str(ROOT)
 import labkit  # noqa: E402
 from labkit import redisd  # noqa: E402
 from labkit.checks import load_learner_module  # noqa: E402
+from labkit.course.ex06 import MAX_COMPLETION_TOKENS, PREMIUM, RESET, TEMPERATURE  # noqa: E402
 
 HITS, MISSES, RL_SECONDS = 3000, 600, 1.5
-RESET = [
-    {"role": "system", "content": "You are a customer support agent for Planwise, a project management app. Answer in under 120 words."},
-    {"role": "user", "content": "How do I reset my password?"},
-]
 
 
 def pct(samples: list[float], q: float) -> float:
@@ -46,7 +43,8 @@ def main() -> None:
                                   monthly_budget_usd=10**6)
     try:
         ent.complete(RESET, user_id="warm")  # warm up: first request, script loading, tokenizer
-        key = ent.cache_key({"model": sol.PREMIUM, "messages": RESET, "temperature": 0.7, "max_completion_tokens": 500})
+        key = ent.cache_key({"model": PREMIUM, "messages": RESET, "temperature": TEMPERATURE,
+                             "max_completion_tokens": MAX_COMPLETION_TOKENS})
         if r.get(key) is None:
             sys.exit("the warm-up request was not cached; the reference solution changed its cache key")
 

@@ -28,8 +28,8 @@ SLOW_S = 1.0  # exercises whose checks alone take longer are reported by name
 TRIVIAL = "ex01"  # a first exercise whose checks take milliseconds: the grader's own cost shows
 sys.path.insert(0, str(ROOT))
 
-from labkit.checks import exercise_ids, get_exercise, run_checks  # noqa: E402
-from labkit.sandbox import clean_environ  # noqa: E402
+from labkit.checks import exercise_ids, get_exercise, run_checks
+from labkit.grading.environ import clean_environ
 
 
 def gradable() -> tuple[list[str], dict[str, float]]:

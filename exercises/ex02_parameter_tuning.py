@@ -13,42 +13,54 @@ which REJECTS temperature, top_p and max_tokens: steer it with reasoning_effort 
 max_completion_tokens, leaving room for its reasoning tokens. `labkit.lint_request(**request)`
 tells you before sending what the real API would reject.
 
-Keep the user messages (SUPPORT_EMAIL, AD_BRIEF, analysis_user_message) as given: offline, the
-recordings are found by them. Never put an API key in this file.
+What you are given comes from labkit/course/ex02.py: the user messages (SUPPORT_EMAIL, AD_BRIEF,
+analysis_user_message), the data set (load_financials), a ready-made Structured Outputs format
+(ANALYSIS_FORMAT) and the lesson's stated inputs for the cost estimates. Keep the user messages
+as given: offline, the recordings are found by them. Never put an API key in this file.
 """
 
 from __future__ import annotations
 
-import json  # noqa: F401  (you will need it for template 3)
-import re  # noqa: F401  (handy for parsing headlines)
+import json  # template 3 parses the model's JSON reply
+import re  # handy for stripping the headlines' numbering
 from typing import Any
 
 from openai import OpenAI
 
-from labkit.catalog import lesson_price_per_1k
-from labkit.paths import data_dir
+from labkit.course.ex02 import (
+    AD_BRIEF,
+    ANALYSIS_FORMAT,
+    AUTOMATED_SHARE,
+    BUDGET_USD,
+    COMPANY,
+    HEADLINES_NEEDED,
+    HELP_CENTER,
+    LESSON_PRICE_T1,
+    LESSON_PRICE_T2,
+    LESSON_PRICE_T3,
+    MANUAL_COST_PER_TICKET,
+    REPORT_TOKENS,
+    SUPPORT_EMAIL,
+    TICKETS_PER_DAY,
+    TOKENS_PER_HEADLINE_REQUEST,
+    TOKENS_PER_TICKET,
+    analysis_user_message,
+    load_financials,
+)
+
 
 # --------------------------------------------------------------------------- template 1: consistency
-COMPANY = "Trellis"
-HELP_CENTER = "https://help.trellis.example"
-SUPPORT_EMAIL = (
-    "Customer email: Hi, my card was charged twice for our Team plan this month ($129 each time). "
-    "I need the extra charge refunded ASAP."
-)
+# Given: COMPANY and HELP_CENTER (for the system message), SUPPORT_EMAIL (the user message), and
+# the lesson's inputs for the savings estimate: TICKETS_PER_DAY, AUTOMATED_SHARE,
+# MANUAL_COST_PER_TICKET, LESSON_PRICE_T1 (its illustrative per-1K price, not OpenAI's) and
+# TOKENS_PER_TICKET (our assumption: the lesson gives none).
+
 # TODO: a low-cost model for thousands of tickets a day.
 SUPPORT_MODEL = ""
 # TODO: the role (a Tier 1 support agent for COMPANY), the tone (professional, empathetic,
 # solution-focused), what every reply does (acknowledge, next step, help center) and the
 # constraints (never promise a refund over $100, never admit liability).
 SUPPORT_SYSTEM = ""
-
-# The lesson's stated inputs for the savings estimate (its per-1K price is illustrative, not OpenAI's).
-TICKETS_PER_DAY = 1_500
-AUTOMATED_SHARE = 0.80
-MANUAL_COST_PER_TICKET = 2.50
-LESSON_PRICE_T1 = lesson_price_per_1k("gpt-5-mini")  # $0.002 per 1K tokens, as the lesson states
-#: Our assumption (the lesson gives none): ~130 prompt tokens (measured) + a reply of up to 300, rounded up.
-TOKENS_PER_TICKET = 450
 
 
 def support_request(email: str = SUPPORT_EMAIL) -> dict[str, Any]:
@@ -81,21 +93,14 @@ def support_savings(
 
 
 # --------------------------------------------------------------------------- template 2: creativity
-AD_BRIEF = (
-    "Product: an AI assistant that automates sales admin. Audience: sales managers at companies "
-    "with 50 to 500 employees. Pain point: hours lost to manual data entry in the CRM. "
-    "Write 5 distinct ad headlines, one per line."
-)
+# Given: AD_BRIEF (the user message) and the lesson's inputs for the budget: HEADLINES_NEEDED,
+# TOKENS_PER_HEADLINE_REQUEST, LESSON_PRICE_T2 (its illustrative per-1K price) and BUDGET_USD.
+
 # TODO: a flagship model for the best creative quality.
 HEADLINE_MODEL = ""
 # TODO: the persona (a copywriter for a B2B SaaS brand), the brand voice (bold, data-driven,
 # slightly provocative) and the format (short headlines, numbered, nothing else).
 HEADLINE_SYSTEM = ""
-
-HEADLINES_NEEDED = 50
-TOKENS_PER_HEADLINE_REQUEST = 100
-LESSON_PRICE_T2 = lesson_price_per_1k("gpt-5")  # $0.06 per 1K tokens, as the lesson states
-BUDGET_USD = 500.0
 
 
 def headline_request(brief: str = AD_BRIEF) -> dict[str, Any]:
@@ -110,72 +115,24 @@ def headlines(client: OpenAI, brief: str = AD_BRIEF) -> list[str]:
     raise NotImplementedError("send the headline request and split the reply")
 
 
-def headline_cost(
-    requests: int = HEADLINES_NEEDED,
-    tokens_per_request: int = TOKENS_PER_HEADLINE_REQUEST,
-    price_per_1k: float = LESSON_PRICE_T2,
-    budget: float = BUDGET_USD,
-) -> dict[str, Any]:
+def headline_cost(requests: int = HEADLINES_NEEDED, tokens_per_request: int = TOKENS_PER_HEADLINE_REQUEST,
+                  price_per_1k: float = LESSON_PRICE_T2, budget: float = BUDGET_USD) -> dict[str, Any]:
     """Return {"cost": ..., "within_budget": bool, "share_of_budget": ...} at the lesson's per-1K price."""
     # TODO
     raise NotImplementedError("compute the headline cost")
 
 
 # --------------------------------------------------------------------------- template 3: accuracy
-DATA_FILE = "financials_q3_2025.csv"
-ANALYSIS_QUESTION = (
-    "Question: what was the Q3 2025 net profit margin (net profit = total revenue minus total "
-    "expenses, as a percentage of total revenue), and which three expense categories cost the most "
-    "over the quarter?"
-)
-#: A ready-made Structured Outputs format: pass it as response_format and the reply is this JSON object.
-ANALYSIS_FORMAT: dict[str, Any] = {
-    "type": "json_schema",
-    "json_schema": {
-        "name": "q3_analysis",
-        "strict": True,
-        "schema": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["steps", "total_revenue", "total_expenses", "net_profit",
-                         "net_profit_margin_pct", "top_expense_categories"],
-            "properties": {
-                "steps": {"type": "array", "items": {"type": "string"}},
-                "total_revenue": {"type": "number"},
-                "total_expenses": {"type": "number"},
-                "net_profit": {"type": "number"},
-                "net_profit_margin_pct": {"type": "number"},
-                "top_expense_categories": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["category", "amount"],
-                        "properties": {"category": {"type": "string"}, "amount": {"type": "number"}},
-                    },
-                },
-            },
-        },
-    },
-}
+# Given: load_financials() (the data set as CSV text), analysis_user_message(csv_text) (the user
+# message: the data, then the question), ANALYSIS_FORMAT (pass it as response_format and the
+# reply is a JSON object with "steps" and the figures), and the lesson's inputs for the report's
+# cost: REPORT_TOKENS and LESSON_PRICE_T3 (its illustrative per-1K price).
+
 # TODO: a model built for exact reasoning.
 ANALYSIS_MODEL = ""
 # TODO: a senior financial analyst who works methodically, shows every calculation as numbered
 # steps, states only what the data shows, and returns the result as a JSON object.
 ANALYSIS_SYSTEM = ""
-
-REPORT_TOKENS = 1_500
-LESSON_PRICE_T3 = lesson_price_per_1k("o1")  # $0.15 per 1K tokens, as the lesson states
-
-
-def load_financials() -> str:
-    """The quarter's data set as CSV text (given)."""
-    return (data_dir() / DATA_FILE).read_text(encoding="utf-8")
-
-
-def analysis_user_message(csv_text: str) -> str:
-    """The user message: the data set, then the question (given)."""
-    return f"Dataset (Q3 2025, USD, one row per month and line):\n{csv_text.strip()}\n\n{ANALYSIS_QUESTION}"
 
 
 def analysis_request(csv_text: str) -> dict[str, Any]:
@@ -195,3 +152,5 @@ def report_cost(report_tokens: int = REPORT_TOKENS, price_per_1k: float = LESSON
     """Cost of one report at the lesson's per-1K price."""
     # TODO
     raise NotImplementedError("compute the report cost")
+
+# labkit starter be9daf5f59a4 (made from solutions/ex02_parameter_tuning.py by `labkit exercises build`)

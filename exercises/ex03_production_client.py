@@ -27,6 +27,7 @@ The contract the checks hold you to:
 
 from __future__ import annotations
 
+import email.utils
 import logging
 import random
 import time
@@ -35,7 +36,7 @@ from typing import Any
 
 import openai
 
-from labkit.costs import cost  # noqa: F401  (you will need it in _account)
+from labkit.costs import cost  # for the accounting in chat_completion
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})  # and every status >= 500
 
@@ -45,24 +46,36 @@ class EmptyResponseError(openai.OpenAIError):
 
 
 def is_retryable(err: BaseException) -> bool:
-    """True for timeouts, connection errors and statuses 408, 409, 429, >= 500; False otherwise."""
+    """Worth another attempt: timeouts, connection errors, 408, 409, 429 and 5xx.
+
+    400, 401, 403, 404 and 422 are never retried: the same request fails the same way.
+    A 429 with code ``insufficient_quota`` (no credit left) is not retried either, and the
+    server's ``x-should-retry`` header, when present, has the last word.
+    """
     # TODO: isinstance checks on openai.APIConnectionError and openai.APIStatusError (err.status_code).
     raise NotImplementedError("decide which errors are worth another attempt")
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
-    """The server's requested wait in seconds: `retry-after-ms` first, then `retry-after`; None if absent."""
+    """The server's requested wait in seconds: ``retry-after-ms`` first, then ``retry-after``
+    (seconds, or an HTTP date); None if absent."""
     # TODO: read the two headers (they are strings); return None when neither parses as a number.
+    # (Optional: a retry-after HTTP date, which email.utils.parsedate_to_datetime reads.)
     raise NotImplementedError("read the Retry-After headers")
 
 
 def backoff_ceiling(retry: int, base_delay: float, max_delay: float) -> float:
-    """The most to wait before retry number `retry` (1, 2, ...): doubles each time, capped at max_delay."""
+    """The most to wait before retry number ``retry`` (1, 2, ...): doubles each time, capped."""
     return min(max_delay, base_delay * 2 ** (retry - 1))
 
 
 class GPTClient:
-    """A chat client that retries what is worth retrying, and only that."""
+    """A chat client that retries what is worth retrying, and only that.
+
+    Keep the client you are given as ``client.with_options(max_retries=0)``: this class does the
+    retrying, so the SDK must not retry underneath it (otherwise one call could make
+    ``max_attempts x (max_retries + 1)`` requests).
+    """
 
     def __init__(
         self,
@@ -89,7 +102,7 @@ class GPTClient:
         self.clock = clock
         self.log = logger or logging.getLogger("ex03.gptclient")
         self.rng = rng or random.Random()
-        self.stats = {"requests": 0, "input_tokens": 0, "cached_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
+        self.stats = {"requests": 0, "attempts": 0, "input_tokens": 0, "cached_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
 
     def chat_completion(self, messages: list[dict[str, Any]], **params: Any) -> str:
         """The reply's text; raises the SDK's typed error when the call cannot succeed."""
@@ -101,6 +114,8 @@ class GPTClient:
         raise NotImplementedError("write the retry loop")
 
     def get_usage_stats(self) -> dict[str, Any]:
-        """Successful requests, tokens (input, cached, output) and cost in USD."""
+        """Successful requests, HTTP attempts, tokens (input, cached, output) and cost in USD."""
         # TODO: return a copy of what chat_completion accumulated.
         raise NotImplementedError("report usage and cost")
+
+# labkit starter c0fcc3ffbe6c (made from solutions/ex03_production_client.py by `labkit exercises build`)

@@ -9,28 +9,29 @@ Five parts, one per problem:
 4. "Inconsistent outputs": Structured Outputs and a low temperature.
 5. "401 Unauthorized": diagnose a key without ever printing it.
 
-(No `from __future__ import annotations` here: pydantic must see Ticket's real types.)
+The lesson's data (the cascade's models, the support playbook, the classifier's prompt and its
+`Ticket` schema) is in labkit/course/ex04.py and labkit/course/ex03.py.
 """
 
 import json
-import re  # noqa: F401  (handy for parse_reset)
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import openai
-from pydantic import BaseModel
 
-from labkit.checks.ex03 import SUPPORT_PLAYBOOK
-from labkit.costs import cost  # noqa: F401  (you will need it)
+from labkit.costs import cost
+from labkit.course.ex03 import SUPPORT_PLAYBOOK
+from labkit.course.ex04 import CLASSIFY_MODEL, CLASSIFY_SYSTEM, FALLBACK_MODELS, Ticket, stamp
 
 # --------------------------------------------------------------------------- 1. rate limits
 
 
 def parse_reset(text: str) -> float:
     """Seconds in an `x-ratelimit-reset-*` value such as "20ms", "1.5s", "6m0s" or "1h2m3s"."""
-    # TODO: add up each number times its unit (h = 3600, m = 60, s = 1, ms = 0.001).
+    # TODO: add up each number times its unit (h = 3600, m = 60, s = 1, ms = 0.001); re.findall helps.
     raise NotImplementedError("parse a reset duration")
 
 
@@ -50,12 +51,10 @@ def pause_before(limits: Mapping[str, Any], tokens_needed: int) -> float:
 
 # --------------------------------------------------------------------------- 2. overloaded: fallback
 
-FALLBACK_MODELS = ("gpt-5", "gpt-4o", "gpt-5-mini")  # the lesson's cascade
-
 
 def complete_with_fallback(client: openai.OpenAI, messages: list[dict[str, Any]],
                            models: Sequence[str] = FALLBACK_MODELS, **params: Any) -> tuple[str, str]:
-    """`(text, model)` from the first model in `models` that answers.
+    """`(text, model)` from the first model in `models` (the lesson's cascade) that answers.
 
     Try each model once, in order. Fall back only on transient errors (openai.APIConnectionError,
     which includes timeouts, and statuses 408, 409, 429, >= 500). Re-raise anything else at once,
@@ -74,7 +73,8 @@ def load_usage_log(path: str | Path) -> list[dict[str, Any]]:
 
 
 def request_cost(row: Mapping[str, Any]) -> float:
-    """USD for one logged request, priced from row["usage"] for row["model"] with the catalog."""
+    """USD for one logged request, priced from row["usage"] for row["model"] with the catalog
+    (cached input and reasoning included)."""
     # TODO: one line with labkit.costs.cost.
     raise NotImplementedError("price one request")
 
@@ -91,13 +91,9 @@ def top_requests(rows: Sequence[Mapping[str, Any]], n: int = 5) -> list[dict[str
     raise NotImplementedError("find the dearest requests")
 
 
-def stamp(now: datetime) -> str:
-    """How the FAQ bot writes the current time into its prompt."""
-    return now.strftime("%Y-%m-%d %H:%M")
-
-
 def faq_messages_v1(question: str, now: datetime) -> list[dict[str, str]]:
-    """The FAQ bot as deployed (see the usage log's prompt_prefix): the timestamp comes first."""
+    """The FAQ bot as deployed (see the usage log's prompt_prefix): the timestamp comes first,
+    written by stamp(now)."""
     return [
         {"role": "system", "content": f"Current time: {stamp(now)}.\n{SUPPORT_PLAYBOOK}"},
         {"role": "user", "content": question},
@@ -112,23 +108,9 @@ def faq_messages(question: str, now: datetime) -> list[dict[str, str]]:
 
 # --------------------------------------------------------------------------- 4. inconsistent outputs
 
-CLASSIFY_MODEL = "gpt-4.1-mini"
-CLASSIFY_SYSTEM = (
-    "You triage customer emails for TaskFlow Pro. Classify the email's sentiment, urgency and category, "
-    "and summarise it in one sentence. Urgency is critical only for data loss, security incidents or a "
-    "complete outage."
-)
-
-
-class Ticket(BaseModel):
-    sentiment: Literal["positive", "neutral", "negative"]
-    urgency: Literal["low", "medium", "high", "critical"]
-    category: Literal["billing", "technical", "sales", "other"]
-    summary: str
-
 
 def classify_email(client: openai.OpenAI, email: str) -> Ticket:
-    """One email -> a validated Ticket, the same way every time.
+    """One email -> a validated Ticket (the schema in labkit/course/ex04.py), the same way every time.
 
     Send CLASSIFY_MODEL a system message (CLASSIFY_SYSTEM) and the email as the user message.
     """
@@ -152,3 +134,5 @@ def describe_key(key: str | None) -> str:
     "sk-", and never any other character of the key."""
     # TODO: build it from diagnose_key(key); do not slice the key.
     raise NotImplementedError("describe the key safely")
+
+# labkit starter 2869a9a4ab18 (made from solutions/ex04_troubleshooting.py by `labkit exercises build`)

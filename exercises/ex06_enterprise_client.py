@@ -9,11 +9,13 @@ Names given here (constants, Answer, the exceptions, the constructor's parameter
 checks use: keep them.
 """
 
+import hashlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -22,14 +24,13 @@ import redis
 from openai import OpenAI
 
 from labkit.costs import cost, estimate
+# The models by role: PREMIUM (the default), CHEAP (the budget fallback) and the CASCADE tried in
+# order when a model is unavailable; and complete()'s default temperature and output limit.
+from labkit.course.ex06 import CASCADE, CHEAP, MAX_COMPLETION_TOKENS, PREMIUM, TEMPERATURE
 from labkit.tokens import count_tokens
 
 log = logging.getLogger(__name__)
 
-PREMIUM = "gpt-4.1"
-CHEAP = "gpt-4.1-mini"
-#: Tried in order when a model is unavailable (429, 5xx, timeouts), never on a bad request.
-CASCADE = ("gpt-4.1", "gpt-4o", "gpt-4.1-mini")
 #: Requests sampled hotter than this are meant to vary, so they are not cached.
 NO_CACHE_ABOVE = 0.7
 #: Money is kept in Redis as integer nano-dollars, so sums are exact.
@@ -133,8 +134,8 @@ class EnterpriseGPTClient:
         user_id: str,
         feature: str = "chat",
         model: str = PREMIUM,
-        temperature: float = 0.7,
-        max_completion_tokens: int = 500,
+        temperature: float = TEMPERATURE,
+        max_completion_tokens: int = MAX_COMPLETION_TOKENS,
         cache_ttl: int | None = None,
         **params: Any,
     ) -> Answer:
@@ -172,6 +173,4 @@ class EnterpriseGPTClient:
         # TODO
         raise NotImplementedError("report spend per feature")
 
-
-# Unused imports on purpose: you will need them.
-_ = (json, openai, cost)
+# labkit starter dc8b045948ce (made from solutions/ex06_enterprise_client.py by `labkit exercises build`)

@@ -5,7 +5,8 @@
 3. ContentPipeline: research -> outline -> write -> SEO, with the SEO fields as structured output.
 
 Edit the TODOs, then run `labkit check ex07` (or the last cell of notebooks/07_saas_patterns.ipynb).
-Keep the names, the schema and the prompts given here: the checks and the recordings use them.
+Keep the names and the schema given here. The tiers, the pipeline's models and prompts and the SEO
+fields come from labkit/course/ex07.py: the checks and the recordings use the same ones.
 """
 
 import sqlite3
@@ -15,15 +16,12 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
-import openai
 import redis
 from openai import OpenAI
-from pydantic import BaseModel
 
 from labkit.costs import cost
-
-CHEAP = "gpt-5-mini"
-PREMIUM = "gpt-5"
+# The model tenants are billed for, the tiers and the pipeline's stages, models, prompts and SEO fields.
+from labkit.course.ex07 import BILLING_MODEL, STAGE_MODELS, STAGES, TIER_LIMITS, SEOFields, stage_messages
 
 # ----------------------------------------------------------------------------- 1. billing
 
@@ -60,7 +58,7 @@ def iso(ts: float) -> str:
 class TenantBilling:
     """AI requests billed per tenant: one credit per generation, every request recorded in SQLite."""
 
-    def __init__(self, client: OpenAI, db_path: str, *, model: str = CHEAP, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, client: OpenAI, db_path: str, *, model: str = BILLING_MODEL, clock: Callable[[], float] = time.time) -> None:
         self.client = client
         self.db_path = db_path
         self.model = model
@@ -120,13 +118,8 @@ def _next_month(month: str) -> str:
 
 
 # ----------------------------------------------------------------------------- 2. tiers
-
-TIER_LIMITS: dict[str, dict[str, Any]] = {
-    "free": {"requests_per_day": 10, "model": CHEAP, "max_completion_tokens": 200, "reasoning_effort": "minimal"},
-    "pro": {"requests_per_day": 500, "model": PREMIUM, "max_completion_tokens": 1000, "reasoning_effort": "low"},
-    "enterprise": {"requests_per_day": 10000, "model": PREMIUM, "max_completion_tokens": 4000, "reasoning_effort": "medium"},
-}
-
+# TIER_LIMITS[tier] (labkit/course/ex07.py) gives "requests_per_day", "model",
+# "max_completion_tokens" and "reasoning_effort" for "free", "pro" and "enterprise".
 
 class FeatureGate:
     """Different AI capabilities per subscription tier, with a daily request allowance in Redis."""
@@ -158,35 +151,8 @@ class FeatureGate:
 
 
 # ----------------------------------------------------------------------------- 3. pipeline
-
-
-class SEOFields(BaseModel):
-    """What the SEO stage must return (Structured Outputs guarantees this shape)."""
-
-    title: str
-    meta_description: str
-    keywords: list[str]
-
-
-STAGES = ("research", "outline", "write", "seo")
-STAGE_MODELS = {"research": CHEAP, "outline": CHEAP, "write": PREMIUM, "seo": CHEAP}
-SYSTEM_PROMPTS = {
-    "research": "You are a research assistant. Find the key facts and angles on a topic.",
-    "outline": "You are a content strategist. Turn research into a clear article outline.",
-    "write": "You are a professional writer. Write engaging, accurate articles of about 300 words in Markdown.",
-    "seo": "You are an SEO specialist. Write a title under 60 characters, a meta description under 160 characters and 5 to 8 keywords.",
-}
-
-
-def stage_messages(stage: str, topic: str, previous: str = "") -> list[dict[str, str]]:
-    """The messages for one stage; `previous` is the text the stage before produced."""
-    user = {
-        "research": f"Research topic: {topic}. List 8 key points.",
-        "outline": f"Topic: {topic}\n\nResearch:\n{previous}\n\nCreate a detailed outline.",
-        "write": f"Outline:\n{previous}\n\nWrite the complete article.",
-        "seo": f"Article:\n{previous}\n\nGenerate the SEO elements.",
-    }[stage]
-    return [{"role": "system", "content": SYSTEM_PROMPTS[stage]}, {"role": "user", "content": user}]
+# labkit/course/ex07.py gives STAGES (in order), STAGE_MODELS[stage], stage_messages(stage, topic,
+# previous_text) and SEOFields, the pydantic model the SEO stage must return.
 
 
 class ContentPipeline:
@@ -202,6 +168,4 @@ class ContentPipeline:
         # the SEO stage with client.chat.completions.parse(..., response_format=SEOFields).
         raise NotImplementedError("run the pipeline")
 
-
-# Unused imports on purpose: you will need them.
-_ = (openai, cost)
+# labkit starter 1eabda4d936e (made from solutions/ex07_saas_patterns.py by `labkit exercises build`)

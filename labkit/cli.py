@@ -173,17 +173,35 @@ def check_cmd(
 
 @app.command()
 def hint(exercise: Annotated[str, typer.Argument(help="Exercise id, e.g. ex02")]) -> None:
-    """What each visible check of an exercise looks for (failing ones first if you have run it)."""
+    """What each visible check of an exercise looks for, the ones your last run failed first."""
+    from rich.markup import escape
+
     from .checks import get_exercise
-    from .progress import load
+    from .display import MARKS, RICH_COLORS
+    from .progress import edited_since, hint_order, last_run
 
     ex = _or_exit(lambda: get_exercise(exercise))
-    console.print(f"[bold]{ex.id}: {ex.title}[/]  (edit exercises/{ex.file}.py; notebook {ex.notebook})")
-    if ex.id not in load():
-        console.print("[dim]tip: run `labkit check " + ex.id + "` to see which of these fail[/]")
-    for spec in ex.checks:
-        if not spec.hidden:
-            console.print(f"- [bold]{spec.metric}[/]\n  {spec.hint}")
+    console.print(f"[bold]{ex.id}: {escape(ex.title)}[/]")
+    if ex.lesson:
+        console.print(f"in the lesson: {escape(ex.lesson)}")
+    console.print(f"your file: exercises/{ex.file}.py; notebook: {ex.notebook}")
+    run = last_run(ex.id)
+    if run is None:
+        console.print(f"[yellow]No run of {ex.id} to go on yet[/], so the checks are in the lesson's order: "
+                      f"run `labkit check {ex.id}` to see which of them fail.")
+    elif not run.statuses:
+        console.print(f"Your last run ({run.at}): {run.points}, {run.visible}; it predates per-check marks: "
+                      f"run `labkit check {ex.id}` again to see which fail.")
+    else:
+        stale = f" [yellow]You have saved exercises/{ex.file}.py since: run `labkit check {ex.id}` for fresh marks.[/]" \
+            if edited_since(ex, run) else ""
+        console.print(f"Your last run ({run.at}): {run.points}, {run.visible}; failing checks first.{stale}")
+    for spec, status in hint_order(ex, run):
+        mark = f"[{RICH_COLORS[status]}]{MARKS[status]}[/]" if status else "[dim]•[/]"
+        if status == "pass":
+            console.print(f"{mark} [dim]{escape(spec.metric)}[/]")
+        else:
+            console.print(f"{mark} [bold]{escape(spec.metric)}[/]\n  {escape(spec.hint)}")
     hidden = sum(s.hidden for s in ex.checks)
     if hidden:
         console.print(f"[dim]+ {hidden} hidden check(s), graded by your instructor[/]")
@@ -191,18 +209,28 @@ def hint(exercise: Annotated[str, typer.Argument(help="Exercise id, e.g. ex02")]
 
 @app.command()
 def progress() -> None:
-    """Where you are across the course."""
+    """Where you are across the course, counted as `labkit check` counts (points, visible checks)."""
+    from rich import box
+    from rich.markup import escape
     from rich.table import Table
 
-    from .progress import rows
+    from .progress import rows, totals
 
-    table = Table(title="Your progress")
-    for col in ("exercise", "title", "state", "checks", "last run"):
-        table.add_column(col)
+    table_rows = rows()
+    earned, most, done = totals(table_rows)
+    table = Table(title=f"Your progress: {earned}/{most} points, {done} of {len(table_rows)} exercises done",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("")
+    table.add_column("in the lesson", min_width=24, ratio=1, overflow="fold")
+    for col in ("state", "points", "checks", "last run"):
+        table.add_column(col, no_wrap=True)
     color = {"done": "green", "in progress": "yellow", "not started": "dim"}
-    for r in rows():
-        table.add_row(r["id"], r["title"], f"[{color[r['state']]}]{r['state']}[/]", r["checks"], r["last_run"])
+    for r in table_rows:
+        table.add_row(r.exercise.id, escape(r.exercise.lesson), f"[{color[r.state]}]{r.state}[/]",
+                      r.points, r.checks, r.run.at[5:16] if r.run else "-")
     console.print(table)
+    console.print("[dim]points as `labkit check` counts them (hidden checks included), checks: visible checks "
+                  "passed; `labkit hint exNN` says what the failing ones look for[/]")
 
 
 @app.command()

@@ -34,8 +34,17 @@ def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         tags = cell.metadata.get("tags")
         cell.metadata = {"tags": tags} if tags else {}
         if cell.cell_type == "code":
-            cell.outputs = _merge_streams(cell.get("outputs", []))
+            cell.outputs = [_unbind_widget(out) for out in _merge_streams(cell.get("outputs", []))]
     return nb
+
+
+def _unbind_widget(out: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A saved widget view can never find its model again (widget state is not kept): an empty
+    ``model_id`` makes JupyterLab hide it instead of showing "model not found"."""
+    view = out.get("data", {}).get("application/vnd.jupyter.widget-view+json")
+    if view is not None:
+        view["model_id"] = ""
+    return out
 
 
 def _merge_streams(outputs: list[nbformat.NotebookNode]) -> list[nbformat.NotebookNode]:

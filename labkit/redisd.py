@@ -249,8 +249,8 @@ def drop_prefix(client: redis.Redis, prefix: str) -> int:
     return n
 
 
-def describe(client: redis.Redis) -> str:
-    """One line: server version and where it runs."""
+def describe(client: redis.Redis, *, address: bool = True) -> str:
+    """One line: server version and where it runs (``address=False`` leaves out its URL, for saved outputs)."""
     info = client.info("server")
     where = "labkit's private server (no REDIS_URL)" if is_private() else "the server in REDIS_URL"
-    return f"Redis {info.get('redis_version')} at {url()}: {where}"
+    return f"Redis {info.get('redis_version')}{f' at {url()}' if address else ''}: {where}"

@@ -27,7 +27,6 @@ import openai
 from . import paths
 from .errors import CassetteError, LabkitError
 
-Provenance = Literal["authored", "recorded"]
 Tier = Literal["exact", "closest"]
 
 #: Request headers worth keeping; everything else (authorization, cookies, org and

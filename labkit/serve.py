@@ -12,8 +12,8 @@ is the recording whose method, path and canonical JSON body match the request ex
 cycle, as in replay), sent after a delay from :class:`labkit.faults.Latency`. ``--rpm`` makes it
 enforce a requests-per-minute limit the way the API does (a bucket refilled at rpm/60 per second
 holding one second of requests), answering 429 with ``retry-after-ms`` when it is empty.
-``GET /labkit/stats`` returns counters (requests, peak in flight, 429s, misses) and
-``POST /labkit/reset`` zeroes them.
+``GET /labkit/stats`` returns counters (requests, peak in flight, 429s, misses, and the CPU
+seconds the serving process has used) and ``POST /labkit/reset`` zeroes them.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ class Stats:
     peak_in_flight: int = 0
     first_at: float = 0.0
     last_at: float = 0.0
+    cpu_s: float = 0.0  # CPU (user + system) of the whole serving process since the reset
 
 
 class CassetteServer:
@@ -68,6 +69,7 @@ class CassetteServer:
         self.bucket = TokenBucket(rpm / 60, rpm / 60) if rpm else None
         self.host, self.port = host, port
         self.stats = Stats()
+        self._cpu0 = time.process_time()
         self._turns: dict[tuple[int, str], int] = {}
         self._server: asyncio.AbstractServer | None = None
 
@@ -147,7 +149,9 @@ class CassetteServer:
         if target.startswith("/labkit/"):
             if target == "/labkit/reset" and method == "POST":
                 self.stats = Stats()
+                self._cpu0 = time.process_time()
                 self._turns.clear()
+            self.stats.cpu_s = time.process_time() - self._cpu0
             return 200, json.dumps(asdict(self.stats)).encode(), []
         loop = asyncio.get_running_loop()
         now = loop.time()

@@ -80,16 +80,8 @@ def is_pristine(text: str) -> bool:
 
 
 def solution_files() -> list[Path]:
-    """Every reference solution with solution markers, in exercise order."""
-    found = sorted(paths.solutions_dir().glob("ex[0-9][0-9]_*.py"))
-    # TRANSITION: solutions not yet marked keep their hand-written starter.
-    return [p for p in found if "### BEGIN SOLUTION" in p.read_text(encoding="utf-8")]
-
-
-def unmarked_files() -> list[Path]:
-    """TRANSITION: solutions whose starters are still written by hand."""
-    found = sorted(paths.solutions_dir().glob("ex[0-9][0-9]_*.py"))
-    return [p for p in found if p not in solution_files()]
+    """Every reference solution, in exercise order."""
+    return sorted(paths.solutions_dir().glob("ex[0-9][0-9]_*.py"))
 
 
 def starter_for(solution: Path) -> str:
@@ -111,9 +103,6 @@ def build(*, into: Path | None = None, force: bool = False, names: list[str] | N
     target = into or paths.exercises_dir()
     target.mkdir(parents=True, exist_ok=True)
     done = []
-    if into is not None and not names:  # TRANSITION: copy hand-written starters as they are
-        for sol in unmarked_files():
-            (target / sol.name).write_bytes((paths.course_root() / "exercises" / sol.name).read_bytes())
     for sol in _selected(names):
         text = starter_for(sol)
         dest = target / sol.name

@@ -1,59 +1,98 @@
-"""Exercise 02 (reference solution): one request per business goal: consistency, creativity, accuracy.
+"""Exercise 02: tune one request per business goal: consistency, creativity, accuracy.
 
-Each template has a request builder (the keyword arguments for ``client.chat.completions.create``),
-a function that sends it and returns what the model said, and the cost estimate the lesson asks for.
+Three templates from the lesson. For each you write:
+  * a request builder: the keyword arguments for ``client.chat.completions.create(**request)``
+    (model, sampling or reasoning controls, output limit, system message + user message);
+  * a send function: sends that request once on the client it is given and returns the result;
+  * the cost estimate the template asks for, computed from its stated inputs.
+
+Run `labkit check ex02` (or the last cell of notebooks/02_parameter_tuning.ipynb) to see which
+success metrics pass. Two correct ways exist for each template (notebook 02 shows both): a
+sampling model with temperature / top_p and max_tokens, or a reasoning model (gpt-5*, o1, o3),
+which REJECTS temperature, top_p and max_tokens: steer it with reasoning_effort and cap it with
+max_completion_tokens, leaving room for its reasoning tokens. `labkit.lint_request(**request)`
+tells you before sending what the real API would reject.
+
+What you are given comes from labkit/course/ex02.py: the user messages (SUPPORT_EMAIL, AD_BRIEF,
+analysis_user_message), the data set (load_financials), a ready-made Structured Outputs format
+(ANALYSIS_FORMAT) and the lesson's stated inputs for the cost estimates. Keep the user messages
+as given: offline, the recordings are found by them. Never put an API key in this file.
 """
 
 from __future__ import annotations
 
-import json
-import re
+import json  # template 3 parses the model's JSON reply
+import re  # handy for stripping the headlines' numbering
 from typing import Any
 
 from openai import OpenAI
 
-from labkit.catalog import lesson_price_per_1k
-from labkit.paths import data_dir
+from labkit.course.ex02 import (
+    AD_BRIEF,
+    ANALYSIS_FORMAT,
+    AUTOMATED_SHARE,
+    BUDGET_USD,
+    COMPANY,
+    HEADLINES_NEEDED,
+    HELP_CENTER,
+    LESSON_PRICE_T1,
+    LESSON_PRICE_T2,
+    LESSON_PRICE_T3,
+    MANUAL_COST_PER_TICKET,
+    REPORT_TOKENS,
+    SUPPORT_EMAIL,
+    TICKETS_PER_DAY,
+    TOKENS_PER_HEADLINE_REQUEST,
+    TOKENS_PER_TICKET,
+    analysis_user_message,
+    load_financials,
+)
+
+### BEGIN SOLUTION
+from labkit.course import ex02 as course
+from labkit.course.models import FAST, FLAGSHIP, REASONING
+### END SOLUTION
 
 # --------------------------------------------------------------------------- template 1: consistency
-COMPANY = "Trellis"
-HELP_CENTER = "https://help.trellis.example"
-SUPPORT_EMAIL = (
-    "Customer email: Hi, my card was charged twice for our Team plan this month ($129 each time). "
-    "I need the extra charge refunded ASAP."
-)
-SUPPORT_MODEL = "gpt-4.1-mini"
-SUPPORT_SYSTEM = (
-    f"You answer tickets as a Tier 1 support agent for {COMPANY}, a project management app. "
-    "Write in a professional, empathetic tone and aim to solve the problem. In every reply: "
-    "acknowledge the customer's issue, give a solution or a clear next step, and point to the help "
-    f"center ({HELP_CENTER}). Never promise a refund over $100 and never admit liability: "
-    "escalate those cases to the billing team instead. Keep replies under 150 words."
-)
+# Given: COMPANY and HELP_CENTER (for the system message), SUPPORT_EMAIL (the user message), and
+# the lesson's inputs for the savings estimate: TICKETS_PER_DAY, AUTOMATED_SHARE,
+# MANUAL_COST_PER_TICKET, LESSON_PRICE_T1 (its illustrative per-1K price, not OpenAI's) and
+# TOKENS_PER_TICKET (our assumption: the lesson gives none).
 
-# The lesson's stated inputs for the savings estimate (its per-1K price is illustrative, not OpenAI's).
-TICKETS_PER_DAY = 1_500
-AUTOMATED_SHARE = 0.80
-MANUAL_COST_PER_TICKET = 2.50
-LESSON_PRICE_T1 = lesson_price_per_1k("gpt-5-mini")  # $0.002 per 1K tokens, as the lesson states
-#: Our assumption (the lesson gives none): ~130 prompt tokens (measured) + a reply of up to 300, rounded up.
-TOKENS_PER_TICKET = 450
+### BEGIN SOLUTION
+### TODO: a low-cost model for thousands of tickets a day.
+### STARTER: SUPPORT_MODEL = ""
+SUPPORT_MODEL = FAST
+### END SOLUTION
+### BEGIN SOLUTION
+### TODO: the role (a Tier 1 support agent for COMPANY), the tone (professional, empathetic,
+### solution-focused), what every reply does (acknowledge, next step, help center) and the
+### constraints (never promise a refund over $100, never admit liability).
+### STARTER: SUPPORT_SYSTEM = ""
+SUPPORT_SYSTEM = course.SUPPORT_SYSTEM  # the course's wording: see labkit/course/ex02.py
+### END SOLUTION
 
 
 def support_request(email: str = SUPPORT_EMAIL) -> dict[str, Any]:
-    """Keyword arguments for a consistent, cheap, short support reply."""
+    """Keyword arguments for a consistent, cheap, short support reply to ``email``."""
+    ### BEGIN SOLUTION: build the support request
+    ### TODO: return {"model": ..., "messages": [system, user], <consistency control>, <output limit>}
     return {
         "model": SUPPORT_MODEL,
         "messages": [{"role": "system", "content": SUPPORT_SYSTEM}, {"role": "user", "content": email}],
         "temperature": 0.2,
         "max_tokens": 300,
     }
+    ### END SOLUTION
 
 
 def support_reply(client: OpenAI, email: str = SUPPORT_EMAIL) -> str:
-    """Send support_request(email) once and return the reply text."""
+    """Send support_request(email) once on ``client`` and return the reply text."""
+    ### BEGIN SOLUTION: send the support request
+    ### TODO: client.chat.completions.create(**support_request(email)), then the message content.
     completion = client.chat.completions.create(**support_request(email))
     return completion.choices[0].message.content or ""
+    ### END SOLUTION
 
 
 def support_savings(
@@ -63,7 +102,14 @@ def support_savings(
     tokens_per_ticket: int = TOKENS_PER_TICKET,
     price_per_1k: float = LESSON_PRICE_T1,
 ) -> dict[str, float]:
-    """Daily cost today (all tickets by hand) versus with the bot answering the automated share."""
+    """Daily cost today (every ticket by hand) versus with the bot answering the automated share.
+
+    Return a dict with "manual_cost" (today), "automated_tickets", "api_cost" (the bot's tokens),
+    "remaining_manual_cost" (tickets still answered by hand) and "savings" (today's cost minus
+    the new daily cost).
+    """
+    ### BEGIN SOLUTION: compute the daily savings
+    ### TODO: compute each figure from the arguments; type no results in.
     manual_cost = tickets_per_day * manual_cost_per_ticket
     automated = tickets_per_day * automated_share
     api_cost = automated * tokens_per_ticket / 1000 * price_per_1k
@@ -75,29 +121,30 @@ def support_savings(
         "remaining_manual_cost": remaining_manual,
         "savings": manual_cost - (remaining_manual + api_cost),
     }
+    ### END SOLUTION
 
 
 # --------------------------------------------------------------------------- template 2: creativity
-AD_BRIEF = (
-    "Product: an AI assistant that automates sales admin. Audience: sales managers at companies "
-    "with 50 to 500 employees. Pain point: hours lost to manual data entry in the CRM. "
-    "Write 5 distinct ad headlines, one per line."
-)
-HEADLINE_MODEL = "gpt-4.1"
-HEADLINE_SYSTEM = (
-    "Write ad copy as the in-house copywriter of a B2B SaaS brand whose voice is bold, data-driven "
-    "and a little provocative: question how sales teams work today. Keep each headline to 10 words "
-    "or fewer, number them, and add nothing else to the reply."
-)
+# Given: AD_BRIEF (the user message) and the lesson's inputs for the budget: HEADLINES_NEEDED,
+# TOKENS_PER_HEADLINE_REQUEST, LESSON_PRICE_T2 (its illustrative per-1K price) and BUDGET_USD.
 
-HEADLINES_NEEDED = 50
-TOKENS_PER_HEADLINE_REQUEST = 100
-LESSON_PRICE_T2 = lesson_price_per_1k("gpt-5")  # $0.06 per 1K tokens, as the lesson states
-BUDGET_USD = 500.0
+### BEGIN SOLUTION
+### TODO: a flagship model for the best creative quality.
+### STARTER: HEADLINE_MODEL = ""
+HEADLINE_MODEL = FLAGSHIP
+### END SOLUTION
+### BEGIN SOLUTION
+### TODO: the persona (a copywriter for a B2B SaaS brand), the brand voice (bold, data-driven,
+### slightly provocative) and the format (short headlines, numbered, nothing else).
+### STARTER: HEADLINE_SYSTEM = ""
+HEADLINE_SYSTEM = course.HEADLINE_SYSTEM
+### END SOLUTION
 
 
 def headline_request(brief: str = AD_BRIEF) -> dict[str, Any]:
     """Keyword arguments for varied, short headlines."""
+    ### BEGIN SOLUTION: build the headline request
+    ### TODO: model, messages, the creativity controls and a 100-token cap (or their reasoning-model form).
     return {
         "model": HEADLINE_MODEL,
         "messages": [{"role": "system", "content": HEADLINE_SYSTEM}, {"role": "user", "content": brief}],
@@ -105,13 +152,18 @@ def headline_request(brief: str = AD_BRIEF) -> dict[str, Any]:
         "top_p": 0.9,
         "max_tokens": 100,
     }
+    ### END SOLUTION
 
 
+### BEGIN SOLUTION
 _BULLET = re.compile(r"^\s*(?:\d+[.)]|[-*\u2022])\s*")
+### END SOLUTION
 
 
 def headlines(client: OpenAI, brief: str = AD_BRIEF) -> list[str]:
-    """Send headline_request(brief) once and return the headlines, one string each."""
+    """Send headline_request(brief) once and return the headlines, one string each (no numbering)."""
+    ### BEGIN SOLUTION: send the headline request and split the reply
+    ### TODO: send, split the reply into lines, strip "1." / "-" markers and quotes, drop empty lines.
     completion = client.chat.completions.create(**headline_request(brief))
     text = completion.choices[0].message.content or ""
     found = []
@@ -120,80 +172,43 @@ def headlines(client: OpenAI, brief: str = AD_BRIEF) -> list[str]:
         if line:
             found.append(line)
     return found
+    ### END SOLUTION
 
 
-def headline_cost(
-    requests: int = HEADLINES_NEEDED,
-    tokens_per_request: int = TOKENS_PER_HEADLINE_REQUEST,
-    price_per_1k: float = LESSON_PRICE_T2,
-    budget: float = BUDGET_USD,
-) -> dict[str, Any]:
-    """Cost of the headline run at the lesson's per-1K price, and whether the budget covers it."""
+def headline_cost(requests: int = HEADLINES_NEEDED, tokens_per_request: int = TOKENS_PER_HEADLINE_REQUEST,
+                  price_per_1k: float = LESSON_PRICE_T2, budget: float = BUDGET_USD) -> dict[str, Any]:
+    """Return {"cost": ..., "within_budget": bool, "share_of_budget": ...} at the lesson's per-1K price."""
+    ### BEGIN SOLUTION: compute the headline cost
+    ### TODO
     total = requests * tokens_per_request / 1000 * price_per_1k
     return {"cost": total, "within_budget": total <= budget, "share_of_budget": total / budget}
+    ### END SOLUTION
 
 
 # --------------------------------------------------------------------------- template 3: accuracy
-DATA_FILE = "financials_q3_2025.csv"
-ANALYSIS_QUESTION = (
-    "Question: what was the Q3 2025 net profit margin (net profit = total revenue minus total "
-    "expenses, as a percentage of total revenue), and which three expense categories cost the most "
-    "over the quarter?"
-)
-#: Structured Outputs: the reply must be this JSON object (steps shown, then the figures).
-ANALYSIS_FORMAT: dict[str, Any] = {
-    "type": "json_schema",
-    "json_schema": {
-        "name": "q3_analysis",
-        "strict": True,
-        "schema": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["steps", "total_revenue", "total_expenses", "net_profit",
-                         "net_profit_margin_pct", "top_expense_categories"],
-            "properties": {
-                "steps": {"type": "array", "items": {"type": "string"}},
-                "total_revenue": {"type": "number"},
-                "total_expenses": {"type": "number"},
-                "net_profit": {"type": "number"},
-                "net_profit_margin_pct": {"type": "number"},
-                "top_expense_categories": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["category", "amount"],
-                        "properties": {"category": {"type": "string"}, "amount": {"type": "number"}},
-                    },
-                },
-            },
-        },
-    },
-}
-ANALYSIS_MODEL = "o3"
-ANALYSIS_SYSTEM = (
-    "Act as a senior financial analyst reviewing one quarter's figures. Work methodically: total each "
-    "revenue line and each expense category over the quarter, then compute net profit and the net "
-    "profit margin. Show your work as numbered steps, each with the figures it uses. State only what "
-    "the data shows: no estimates, assumptions or speculation. Return the result as a JSON object."
-)
+# Given: load_financials() (the data set as CSV text), analysis_user_message(csv_text) (the user
+# message: the data, then the question), ANALYSIS_FORMAT (pass it as response_format and the
+# reply is a JSON object with "steps" and the figures), and the lesson's inputs for the report's
+# cost: REPORT_TOKENS and LESSON_PRICE_T3 (its illustrative per-1K price).
 
-REPORT_TOKENS = 1_500
-LESSON_PRICE_T3 = lesson_price_per_1k("o1")  # $0.15 per 1K tokens, as the lesson states
-
-
-def load_financials() -> str:
-    """The quarter's data set as CSV text."""
-    return (data_dir() / DATA_FILE).read_text(encoding="utf-8")
-
-
-def analysis_user_message(csv_text: str) -> str:
-    """The user message: the data set, then the question."""
-    return f"Dataset (Q3 2025, USD, one row per month and line):\n{csv_text.strip()}\n\n{ANALYSIS_QUESTION}"
+### BEGIN SOLUTION
+### TODO: a model built for exact reasoning.
+### STARTER: ANALYSIS_MODEL = ""
+ANALYSIS_MODEL = REASONING
+### END SOLUTION
+### BEGIN SOLUTION
+### TODO: a senior financial analyst who works methodically, shows every calculation as numbered
+### steps, states only what the data shows, and returns the result as a JSON object.
+### STARTER: ANALYSIS_SYSTEM = ""
+ANALYSIS_SYSTEM = course.ANALYSIS_SYSTEM
+### END SOLUTION
 
 
 def analysis_request(csv_text: str) -> dict[str, Any]:
     """Keyword arguments for an accurate, structured analysis of the data set."""
+    ### BEGIN SOLUTION: build the analysis request
+    ### TODO: model, [system or developer message, user message], the no-creativity controls, an
+    ### output limit of at least 1,500 tokens (plus reasoning room on a reasoning model), response_format.
     return {
         "model": ANALYSIS_MODEL,
         "messages": [
@@ -204,15 +219,22 @@ def analysis_request(csv_text: str) -> dict[str, Any]:
         "max_completion_tokens": 10_000,
         "response_format": ANALYSIS_FORMAT,
     }
+    ### END SOLUTION
 
 
 def analyze(client: OpenAI, csv_text: str) -> dict[str, Any]:
-    """Send analysis_request(csv_text) once; return {"work": the steps as text, "result": the JSON object}."""
+    """Send analysis_request(csv_text) once; return {"work": the steps as text, one per line, "result": the JSON object}."""
+    ### BEGIN SOLUTION: send the analysis request and parse the JSON
+    ### TODO: send, json.loads the reply, join its "steps" with newlines.
     completion = client.chat.completions.create(**analysis_request(csv_text))
     data = json.loads(completion.choices[0].message.content or "{}")
     return {"work": "\n".join(data.get("steps", [])), "result": data}
+    ### END SOLUTION
 
 
 def report_cost(report_tokens: int = REPORT_TOKENS, price_per_1k: float = LESSON_PRICE_T3) -> float:
     """Cost of one report at the lesson's per-1K price."""
+    ### BEGIN SOLUTION: compute the report cost
+    ### TODO
     return report_tokens / 1000 * price_per_1k
+    ### END SOLUTION

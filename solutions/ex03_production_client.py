@@ -1,5 +1,29 @@
-"""Exercise 03 (reference solution): a production client that retries by error type, honours
-Retry-After, keeps a deadline, logs every attempt and accounts for usage and cost."""
+"""Exercise 03: a production client that retries by error type, honours Retry-After, keeps a
+deadline, logs every attempt and accounts for usage and cost.
+
+Edit the TODOs, then run `labkit check ex03` (or the last cell of notebooks/03_production_client.ipynb).
+The checks run your GPTClient against scripted failures (429, 500, 401, timeouts, ...) on a fake
+clock: pass `sleep` and `clock` through and never call time.sleep yourself.
+
+The contract the checks hold you to:
+
+* **Who retries.** GPTClient does, not the SDK: in __init__ keep `client.with_options(max_retries=0)`
+  (the SDK retries twice by default, so stacking would turn 4 attempts into 12 requests).
+* **What is retried.** Timeouts and connection errors (`openai.APIConnectionError`, whose subclass is
+  `openai.APITimeoutError`), and statuses 408, 409, 429 and >= 500. Never 400, 401, 403, 404, 422:
+  re-raise those at once.
+* **How long to wait** before retry n (n = 1, 2, ...): if the error response has `retry-after-ms`
+  (milliseconds) or else `retry-after` (seconds), wait that long. Otherwise wait
+  `min(max_delay, base_delay * 2**(n-1))` times a random factor in [0.5, 1.0] (jitter).
+* **When to stop.** After `max_attempts` attempts, or when the next wait would end later than
+  `deadline` seconds after the call started (measured with `clock()`): re-raise the last error.
+  Never return None.
+* **Logging.** One record per attempt on `logger`, with
+  `extra={"request_id": ..., "attempt": n, "status": 200 | 429 | "timeout" | ..., "wait": seconds}`
+  (`wait` is the sleep before the next attempt, 0 when there is none).
+* **Accounting.** `get_usage_stats()` returns requests (successful calls), input_tokens,
+  cached_tokens, output_tokens and cost_usd (`labkit.costs.cost(usage, completion.model).total_usd`).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +36,7 @@ from typing import Any
 
 import openai
 
-from labkit.costs import cost
+from labkit.costs import cost  # for the accounting in chat_completion
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})  # and every status >= 500
 
@@ -28,6 +52,8 @@ def is_retryable(err: BaseException) -> bool:
     A 429 with code ``insufficient_quota`` (no credit left) is not retried either, and the
     server's ``x-should-retry`` header, when present, has the last word.
     """
+    ### BEGIN SOLUTION: decide which errors are worth another attempt
+    ### TODO: isinstance checks on openai.APIConnectionError and openai.APIStatusError (err.status_code).
     if isinstance(err, openai.APIConnectionError):  # APITimeoutError is a subclass
         return True
     if not isinstance(err, openai.APIStatusError):
@@ -38,10 +64,15 @@ def is_retryable(err: BaseException) -> bool:
     if err.status_code == 429 and err.code == "insufficient_quota":
         return False
     return err.status_code in RETRYABLE_STATUS or err.status_code >= 500
+    ### END SOLUTION
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
-    """The server's requested wait: ``retry-after-ms`` first, then ``retry-after`` (seconds or an HTTP date)."""
+    """The server's requested wait in seconds: ``retry-after-ms`` first, then ``retry-after``
+    (seconds, or an HTTP date); None if absent."""
+    ### BEGIN SOLUTION: read the Retry-After headers
+    ### TODO: read the two headers (they are strings); return None when neither parses as a number.
+    ### (Optional: a retry-after HTTP date, which email.utils.parsedate_to_datetime reads.)
     if not headers:
         return None
     for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
@@ -59,6 +90,7 @@ def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
         except (TypeError, ValueError):
             return None
     return None
+    ### END SOLUTION
 
 
 def backoff_ceiling(retry: int, base_delay: float, max_delay: float) -> float:
@@ -69,8 +101,8 @@ def backoff_ceiling(retry: int, base_delay: float, max_delay: float) -> float:
 class GPTClient:
     """A chat client that retries what is worth retrying, and only that.
 
-    The client you pass in is used with ``client.with_options(max_retries=0)``: this class does
-    the retrying, so the SDK must not retry underneath it (otherwise one call could make
+    Keep the client you are given as ``client.with_options(max_retries=0)``: this class does the
+    retrying, so the SDK must not retry underneath it (otherwise one call could make
     ``max_attempts x (max_retries + 1)`` requests).
     """
 
@@ -88,7 +120,11 @@ class GPTClient:
         logger: logging.Logger | None = None,
         rng: random.Random | None = None,
     ) -> None:
+        ### BEGIN SOLUTION
+        ### TODO: switch the SDK's own retries off on the client you keep (see the module docstring).
+        ### STARTER: self.client = client
         self.client = client.with_options(max_retries=0)
+        ### END SOLUTION
         self.model = model
         self.max_attempts = max_attempts
         self.base_delay = base_delay
@@ -102,6 +138,12 @@ class GPTClient:
 
     def chat_completion(self, messages: list[dict[str, Any]], **params: Any) -> str:
         """The reply's text; raises the SDK's typed error when the call cannot succeed."""
+        ### BEGIN SOLUTION: write the retry loop
+        ### TODO: loop over attempts 1..max_attempts:
+        ###   - send client.chat.completions.with_raw_response.create(model=self.model, messages=messages, **params)
+        ###     (raw.headers has x-request-id, raw.status_code the status, raw.parse() the ChatCompletion);
+        ###   - on openai.APIStatusError / openai.APIConnectionError: decide retry or give up, log, sleep, continue;
+        ###   - on success: log, account for usage, return the text (raise EmptyResponseError if it is None).
         started = self.clock()
         for attempt in range(1, self.max_attempts + 1):
             self.stats["attempts"] += 1
@@ -124,6 +166,8 @@ class GPTClient:
                 raise EmptyResponseError(f"the model returned no text ({why}); request id {completion._request_id}")
             return choice.message.content
         raise AssertionError("unreachable: the last attempt either returns or raises")
+        ### END SOLUTION
+    ### BEGIN SOLUTION
 
     def _wait_before_retry(self, err: BaseException, attempt: int, started: float) -> float | None:
         """Seconds to wait before the next attempt, or None to give up now."""
@@ -163,7 +207,11 @@ class GPTClient:
         self.stats["cached_tokens"] += (details.cached_tokens or 0) if details else 0
         self.stats["output_tokens"] += usage.completion_tokens
         self.stats["cost_usd"] += cost(usage, completion.model).total_usd
+    ### END SOLUTION
 
     def get_usage_stats(self) -> dict[str, Any]:
         """Successful requests, HTTP attempts, tokens (input, cached, output) and cost in USD."""
+        ### BEGIN SOLUTION: report usage and cost
+        ### TODO: return a copy of what chat_completion accumulated.
         return dict(self.stats)
+        ### END SOLUTION

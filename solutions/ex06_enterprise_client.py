@@ -1,8 +1,12 @@
-"""Exercise 06 (reference solution): an enterprise client on a real Redis.
+"""Exercise 06: an enterprise client on a real Redis.
 
-A response cache keyed on everything that changes the answer, an atomic per-user rate limit,
-a monthly budget that concurrent requests cannot overshoot, cost attribution per user, feature
-and month, and a model cascade that falls back only on errors worth retrying.
+Build `EnterpriseGPTClient`: a response cache, per-user rate limits, a monthly budget with the
+lesson's three policies, cost attribution and a model cascade. The checks run it against a real
+redis-server with many threads and two processes at once, so every counter must be atomic.
+
+Edit the TODOs, then run `labkit check ex06` (or the last cell of notebooks/06_enterprise_client.ipynb).
+Names given here (constants, Answer, the exceptions, the constructor's parameters) are what the
+checks use: keep them.
 """
 
 import hashlib
@@ -20,14 +24,13 @@ import redis
 from openai import OpenAI
 
 from labkit.costs import cost, estimate
+# The models by role: PREMIUM (the default), CHEAP (the budget fallback) and the CASCADE tried in
+# order when a model is unavailable; and complete()'s default temperature and output limit.
+from labkit.course.ex06 import CASCADE, CHEAP, MAX_COMPLETION_TOKENS, PREMIUM, TEMPERATURE
 from labkit.tokens import count_tokens
 
 log = logging.getLogger(__name__)
 
-PREMIUM = "gpt-4.1"
-CHEAP = "gpt-4.1-mini"
-#: Tried in order when a model is unavailable (429, 5xx, timeouts), never on a bad request.
-CASCADE = ("gpt-4.1", "gpt-4o", "gpt-4.1-mini")
 #: Requests sampled hotter than this are meant to vary, so they are not cached.
 NO_CACHE_ABOVE = 0.7
 #: Money is kept in Redis as integer nano-dollars, so sums are exact.
@@ -62,12 +65,16 @@ class BudgetExceeded(Exception):
 
 
 def is_retryable(err: Exception) -> bool:
-    """Worth trying another model: rate limited, server side, or the network. Never a 4xx we caused."""
+    """True for errors worth trying another model on: 429, 5xx, 408/409, timeouts, connection errors."""
+    ### BEGIN SOLUTION: decide which errors are retryable
+    ### TODO: never True for 400/401/403/404/422: those fail the same way on every model.
     if isinstance(err, (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError)):
         return True
     return isinstance(err, openai.APIStatusError) and err.status_code in (408, 409)
+    ### END SOLUTION
 
 
+### BEGIN SOLUTION
 # Fixed window: INCR first, then compare. The script also sets the TTL in the same atomic step.
 RATE_LIMIT_LUA = """
 local n = redis.call('INCR', KEYS[1])
@@ -92,6 +99,7 @@ if ARGV[3] == '1' then
 end
 return 0
 """
+### END SOLUTION
 
 
 class EnterpriseGPTClient:
@@ -120,41 +128,54 @@ class EnterpriseGPTClient:
         self.requests_per_minute = requests_per_minute
         self.window_s = window_s
         self.cache_ttl = cache_ttl
-        self.prefix = prefix
-        self.clock = clock
+        self.prefix = prefix  # put every key you create under this prefix
+        self.clock = clock  # use self.clock(), never time.time(), so the checks can move time
         self.alerts: list[str] = []
         self._alert = alert or log.warning
+        ### BEGIN SOLUTION
         self._rate_script = redis_client.register_script(RATE_LIMIT_LUA)
         self._reserve_script = redis_client.register_script(RESERVE_LUA)
+        ### END SOLUTION
 
-    # ------------------------------------------------------------------ cache
-    def cache_key(self, request: dict[str, Any]) -> str:
-        """A key over the whole request body: model, messages and every parameter."""
-        canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return f"{self.prefix}cache:{hashlib.sha256(canonical.encode()).hexdigest()}"
-
-    def _cacheable(self, request: dict[str, Any], ttl: int) -> bool:
-        temperature = request.get("temperature", 1.0)
-        return ttl > 0 and temperature <= NO_CACHE_ABOVE and not request.get("stream") and request.get("n", 1) == 1
-
-    # ------------------------------------------------------------------ rate limit
-    def check_rate_limit(self, user_id: str) -> bool:
-        """Count one request for this user in the current fixed window; False once over the limit."""
-        window = int(self.clock() // self.window_s)
-        key = f"{self.prefix}rl:{user_id}:{window}"
-        ttl_ms = (self.window_s + 1) * 1000
-        return bool(self._rate_script(keys=[key], args=[self.requests_per_minute, ttl_ms]))
-
-    # ------------------------------------------------------------------ budget
+    # ------------------------------------------------------------------ given helpers
     def month(self) -> str:
+        """The current month as "YYYY-MM" (UTC), by self.clock()."""
         return datetime.fromtimestamp(self.clock(), timezone.utc).strftime("%Y-%m")
 
     def _key(self, month: str, name: str) -> str:
         return f"{self.prefix}{month}:{name}"
 
     def max_cost(self, messages: Sequence[dict[str, Any]], max_completion_tokens: int, models: Sequence[str]) -> float:
-        """The most this request can cost on any model that may answer it."""
+        """The most this request can cost on any model that may answer it (catalog prices)."""
         return max(estimate(count_tokens(list(messages), m), max_completion_tokens, m).total_usd for m in models)
+
+    # ------------------------------------------------------------------ your work
+    def cache_key(self, request: dict[str, Any]) -> str:
+        """A Redis key (under self.prefix) for this request body."""
+        ### BEGIN SOLUTION: build the cache key
+        ### TODO: the lesson hashes only the messages. Which other fields change the answer?
+        canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return f"{self.prefix}cache:{hashlib.sha256(canonical.encode()).hexdigest()}"
+        ### END SOLUTION
+
+    def check_rate_limit(self, user_id: str) -> bool:
+        """Count one request for this user in the current window; False once over requests_per_minute.
+
+        Must be atomic: 8 threads in 2 processes will call it at the same moment.
+        """
+        ### BEGIN SOLUTION: write the atomic rate limiter
+        ### TODO: a fixed window keyed by user and self.clock() // self.window_s (or a sliding window).
+        window = int(self.clock() // self.window_s)
+        key = f"{self.prefix}rl:{user_id}:{window}"
+        ttl_ms = (self.window_s + 1) * 1000
+        return bool(self._rate_script(keys=[key], args=[self.requests_per_minute, ttl_ms]))
+        ### END SOLUTION
+    ### BEGIN SOLUTION
+
+    # ------------------------------------------------------------------ the solution's own helpers
+    def _cacheable(self, request: dict[str, Any], ttl: int) -> bool:
+        temperature = request.get("temperature", 1.0)
+        return ttl > 0 and temperature <= NO_CACHE_ABOVE and not request.get("stream") and request.get("n", 1) == 1
 
     def _reserve(self, month: str, amount: int, *, force: bool = False) -> int:
         keys = [self._key(month, "spent"), self._key(month, "reserved")]
@@ -179,7 +200,6 @@ class EnterpriseGPTClient:
             self.alerts.append(message)
             self._alert(message)
 
-    # ------------------------------------------------------------------ the call
     def _call(self, models: Sequence[str], request: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         last: Exception | None = None
         for model in models:
@@ -193,6 +213,7 @@ class EnterpriseGPTClient:
                 last = err
         assert last is not None
         raise last
+    ### END SOLUTION
 
     def complete(
         self,
@@ -201,12 +222,29 @@ class EnterpriseGPTClient:
         user_id: str,
         feature: str = "chat",
         model: str = PREMIUM,
-        temperature: float = 0.7,
-        max_completion_tokens: int = 500,
+        temperature: float = TEMPERATURE,
+        max_completion_tokens: int = MAX_COMPLETION_TOKENS,
         cache_ttl: int | None = None,
         **params: Any,
     ) -> Answer:
-        """Answer from the cache, or within this user's rate limit and the monthly budget, with attribution."""
+        """Answer one chat request for a user and a feature.
+
+        1. Cache: unless cache_ttl is 0 (None means self.cache_ttl) or temperature > NO_CACHE_ABOVE,
+           return a cached answer as Answer(..., cost_usd=0.0, cached=True): no API call.
+        2. Rate limit: raise RateLimitExceeded(user_id, seconds_until_the_window_reopens).
+        3. Budget: atomically reserve the request's maximum cost (self.max_cost over the models
+           that may answer) so that spent + reserved never passes monthly_budget_usd. If it does not
+           fit: "block" raises BudgetExceeded; "fallback" tries the reservation again for CHEAP and
+           sends the request to CHEAP (BudgetExceeded if even that does not fit); "alert" sends it
+           anyway and records one alert per month in self.alerts (and calls self._alert).
+        4. Call the API with model, messages, temperature, max_completion_tokens and params; on a
+           retryable error try the next model of CASCADE; anything else is raised (release the
+           reservation first).
+        5. Settle: replace the reservation by the real cost (labkit.costs.cost(usage, model)),
+           attributed to user, feature and month in one atomic step; cache the answer with a TTL.
+        """
+        ### BEGIN SOLUTION: write complete()
+        ### TODO: see the steps above; notebook 06 walks through each one.
         ttl = self.cache_ttl if cache_ttl is None else cache_ttl
         request = {"model": model, "messages": list(messages), "temperature": temperature,
                    "max_completion_tokens": max_completion_tokens, **params}
@@ -247,16 +285,27 @@ class EnterpriseGPTClient:
         if self._cacheable(sent, ttl):
             self.redis.set(self.cache_key(sent), json.dumps(asdict(answer)), ex=ttl)
         return answer
+        ### END SOLUTION
 
-    # ------------------------------------------------------------------ reports
     def spend(self, month: str | None = None) -> float:
-        """Total USD spent in a month (default: this month)."""
+        """Total USD spent in a month (default: the current month)."""
+        ### BEGIN SOLUTION: report the month's spend
+        ### TODO
         return int(self.redis.get(self._key(month or self.month(), "spent")) or 0) / NANO
+        ### END SOLUTION
 
     def spend_by_user(self, month: str | None = None) -> dict[str, float]:
+        """USD per user in a month (default: the current month)."""
+        ### BEGIN SOLUTION: report spend per user
+        ### TODO
         raw = self.redis.hgetall(self._key(month or self.month(), "by_user"))
         return {k.decode(): int(v) / NANO for k, v in sorted(raw.items())}
+        ### END SOLUTION
 
     def spend_by_feature(self, month: str | None = None) -> dict[str, float]:
+        """USD per feature in a month (default: the current month)."""
+        ### BEGIN SOLUTION: report spend per feature
+        ### TODO
         raw = self.redis.hgetall(self._key(month or self.month(), "by_feature"))
         return {k.decode(): int(v) / NANO for k, v in sorted(raw.items())}
+        ### END SOLUTION

@@ -1,7 +1,12 @@
-"""Exercise 07 (reference solution): SaaS patterns.
+"""Exercise 07: SaaS patterns (the lesson's three advanced use cases).
 
-Usage-based billing per tenant in SQLite, feature gating by subscription tier on Redis, and a
-multi-stage content pipeline whose SEO stage returns structured output.
+1. TenantBilling: usage-based billing per tenant in SQLite (one credit per generation).
+2. FeatureGate: what each subscription tier may do, with a daily allowance counted in Redis.
+3. ContentPipeline: research -> outline -> write -> SEO, with the SEO fields as structured output.
+
+Edit the TODOs, then run `labkit check ex07` (or the last cell of notebooks/07_saas_patterns.ipynb).
+Keep the names and the schema given here. The tiers, the pipeline's models and prompts and the SEO
+fields come from labkit/course/ex07.py: the checks and the recordings use the same ones.
 """
 
 import sqlite3
@@ -11,15 +16,12 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
-import openai
 import redis
 from openai import OpenAI
-from pydantic import BaseModel
 
 from labkit.costs import cost
-
-CHEAP = "gpt-5-mini"
-PREMIUM = "gpt-5"
+# The model tenants are billed for, the tiers and the pipeline's stages, models, prompts and SEO fields.
+from labkit.course.ex07 import BILLING_MODEL, STAGE_MODELS, STAGES, TIER_LIMITS, SEOFields, stage_messages
 
 # ----------------------------------------------------------------------------- 1. billing
 
@@ -56,7 +58,7 @@ def iso(ts: float) -> str:
 class TenantBilling:
     """AI requests billed per tenant: one credit per generation, every request recorded in SQLite."""
 
-    def __init__(self, client: OpenAI, db_path: str, *, model: str = CHEAP, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, client: OpenAI, db_path: str, *, model: str = BILLING_MODEL, clock: Callable[[], float] = time.time) -> None:
         self.client = client
         self.db_path = db_path
         self.model = model
@@ -82,15 +84,27 @@ class TenantBilling:
             db.execute("INSERT INTO tenants (tenant_id, plan, credits_included) VALUES (?, ?, ?)", (tenant_id, plan, credits))
 
     def remaining_credits(self, tenant_id: str) -> int:
+        """credits_included - credits_used for a tenant (KeyError if unknown)."""
+        ### BEGIN SOLUTION: read the tenant's remaining credits
+        ### TODO: one SELECT.
         with self.connect() as db:
             row = db.execute("SELECT credits_included - credits_used FROM tenants WHERE tenant_id = ?", (tenant_id,)).fetchone()
         if row is None:
             raise KeyError(f"unknown tenant {tenant_id!r}")
         return int(row[0])
+        ### END SOLUTION
 
     def process_request(self, tenant_id: str, messages: Sequence[dict[str, Any]], *, feature: str = "ai_content_generation",
                         units: int = 1) -> dict[str, Any]:
-        """Take the credits, call the API, record the usage; give the credits back if the call fails."""
+        """Bill one AI request to a tenant.
+
+        Take `units` credits first, in ONE statement that only succeeds if enough are left (raise
+        OutOfCredits otherwise, without calling the API); then call the API with self.model; give
+        the credits back if the call raises; record the usage with its real cost. Return a dict
+        with "result" (the reply), "credits_used", "remaining_credits" and "cost_usd".
+        """
+        ### BEGIN SOLUTION: bill the request
+        ### TODO: many web workers run this at once: SELECT-then-UPDATE would let them all through.
         with self.connect() as db:
             taken = db.execute(
                 "UPDATE tenants SET credits_used = credits_used + ? "
@@ -114,18 +128,25 @@ class TenantBilling:
             "remaining_credits": self.remaining_credits(tenant_id),
             "cost_usd": price,
         }
+        ### END SOLUTION
 
     def record_billable_usage(self, tenant_id: str, feature: str, model: str, units: int, prompt_tokens: int,
                               completion_tokens: int, cost_usd: float) -> None:
+        """INSERT one usage_records row, created_at = iso(self.clock())."""
+        ### BEGIN SOLUTION: insert the usage record
+        ### TODO
         with self.connect() as db:
             db.execute(
                 "INSERT INTO usage_records (tenant_id, feature, model, units, prompt_tokens, completion_tokens, cost_usd, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (tenant_id, feature, model, units, prompt_tokens, completion_tokens, cost_usd, iso(self.clock())),
             )
+        ### END SOLUTION
 
     def invoice(self, tenant_id: str, month: str) -> list[dict[str, Any]]:
-        """One row per feature for a month ("YYYY-MM"): requests, units and our cost."""
+        """One row per feature for a month ("YYYY-MM"): feature, requests, units, cost_usd."""
+        ### BEGIN SOLUTION: write the invoice query
+        ### TODO: GROUP BY feature, only rows created in that month (_next_month helps).
         with self.connect() as db:
             rows = db.execute(
                 "SELECT feature, COUNT(*) AS requests, SUM(units) AS units, SUM(cost_usd) AS cost_usd "
@@ -134,6 +155,7 @@ class TenantBilling:
                 (tenant_id, f"{month}-01", _next_month(month) + "-01"),
             ).fetchall()
         return [dict(r) for r in rows]
+        ### END SOLUTION
 
 
 def _next_month(month: str) -> str:
@@ -142,13 +164,8 @@ def _next_month(month: str) -> str:
 
 
 # ----------------------------------------------------------------------------- 2. tiers
-
-TIER_LIMITS: dict[str, dict[str, Any]] = {
-    "free": {"requests_per_day": 10, "model": CHEAP, "max_completion_tokens": 200, "reasoning_effort": "minimal"},
-    "pro": {"requests_per_day": 500, "model": PREMIUM, "max_completion_tokens": 1000, "reasoning_effort": "low"},
-    "enterprise": {"requests_per_day": 10000, "model": PREMIUM, "max_completion_tokens": 4000, "reasoning_effort": "medium"},
-}
-
+# TIER_LIMITS[tier] (labkit/course/ex07.py) gives "requests_per_day", "model",
+# "max_completion_tokens" and "reasoning_effort" for "free", "pro" and "enterprise".
 
 class FeatureGate:
     """Different AI capabilities per subscription tier, with a daily request allowance in Redis."""
@@ -168,6 +185,15 @@ class FeatureGate:
         return f"{self.prefix}daily:{user_id}:{day}", seconds_left + 3600
 
     def process_with_tier_limits(self, user_id: str, user_tier: str, messages: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """Answer within the tier's limits (unknown tiers get "free").
+
+        Over the daily allowance, return {"error": "Daily limit reached", "upgrade_url": "/upgrade-to-pro",
+        "limit": N} without calling the API. Otherwise call the tier's model with its output limit and
+        reasoning effort and return {"content", "tier", "daily_usage", "daily_limit"}.
+        """
+        ### BEGIN SOLUTION: gate the request by tier
+        ### TODO: the lesson reads the count, calls the API, then increments: 8 concurrent requests
+        ### all see the same count. Count first (INCR returns the new value atomically), then decide.
         limits = TIER_LIMITS.get(user_tier, TIER_LIMITS["free"])
         key, ttl = self._day_key(user_id)
         pipe = self.redis.pipeline(transaction=True)
@@ -190,38 +216,12 @@ class FeatureGate:
             "daily_usage": used,
             "daily_limit": limits["requests_per_day"],
         }
+        ### END SOLUTION
 
 
 # ----------------------------------------------------------------------------- 3. pipeline
-
-
-class SEOFields(BaseModel):
-    """What the SEO stage must return (Structured Outputs guarantees this shape)."""
-
-    title: str
-    meta_description: str
-    keywords: list[str]
-
-
-STAGES = ("research", "outline", "write", "seo")
-STAGE_MODELS = {"research": CHEAP, "outline": CHEAP, "write": PREMIUM, "seo": CHEAP}
-SYSTEM_PROMPTS = {
-    "research": "You are a research assistant. Find the key facts and angles on a topic.",
-    "outline": "You are a content strategist. Turn research into a clear article outline.",
-    "write": "You are a professional writer. Write engaging, accurate articles of about 300 words in Markdown.",
-    "seo": "You are an SEO specialist. Write a title under 60 characters, a meta description under 160 characters and 5 to 8 keywords.",
-}
-
-
-def stage_messages(stage: str, topic: str, previous: str = "") -> list[dict[str, str]]:
-    """The messages for one stage; `previous` is the text the stage before produced."""
-    user = {
-        "research": f"Research topic: {topic}. List 8 key points.",
-        "outline": f"Topic: {topic}\n\nResearch:\n{previous}\n\nCreate a detailed outline.",
-        "write": f"Outline:\n{previous}\n\nWrite the complete article.",
-        "seo": f"Article:\n{previous}\n\nGenerate the SEO elements.",
-    }[stage]
-    return [{"role": "system", "content": SYSTEM_PROMPTS[stage]}, {"role": "user", "content": user}]
+# labkit/course/ex07.py gives STAGES (in order), STAGE_MODELS[stage], stage_messages(stage, topic,
+# previous_text) and SEOFields, the pydantic model the SEO stage must return.
 
 
 class ContentPipeline:
@@ -231,6 +231,11 @@ class ContentPipeline:
         self.client = client
 
     def generate_blog_post(self, topic: str) -> dict[str, Any]:
+        """Run the four stages; return "article", "seo_title", "meta_description", "keywords",
+        "stage_costs" (USD per stage) and "total_cost"."""
+        ### BEGIN SOLUTION: run the pipeline
+        ### TODO: each stage on STAGE_MODELS[stage] with stage_messages(stage, topic, previous_text);
+        ### the SEO stage with client.chat.completions.parse(..., response_format=SEOFields).
         costs: dict[str, float] = {}
         text = ""
         for stage in STAGES[:-1]:
@@ -253,6 +258,4 @@ class ContentPipeline:
             "stage_costs": costs,
             "total_cost": sum(costs.values()),
         }
-
-
-_ = openai  # the SDK's exceptions are what process_request lets through
+        ### END SOLUTION

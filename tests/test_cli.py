@@ -1,4 +1,4 @@
-"""The labkit command: doctor, cassette build --check and verify."""
+"""The labkit command: doctor, cassette build --check and verify, and the check table it prints."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ LABKIT = [sys.executable, "-m", "labkit.cli"]
 def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     e = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LABKIT_MODE", "REDIS_URL"))}
     e.update(env)
-    return subprocess.run([*LABKIT, *args], capture_output=True, text=True, cwd=ROOT, env=e, timeout=120)
+    return subprocess.run([*LABKIT, *args], capture_output=True, text=True, cwd=ROOT, env=e, timeout=120, check=False)
 
 
 def test_doctor_reports_replay_and_exits_zero() -> None:
@@ -45,3 +45,13 @@ def test_verify_fails_on_a_leaky_folder(tmp_path: Path) -> None:
     (tmp_path / "x.json").write_text('{"interactions": [], "metadata": {"labkit": {"provenance": "authored"}}, "k": "sk-proj-' + "A" * 30 + '"}')
     r = run("cassettes", "verify", str(tmp_path))
     assert r.returncode == 1 and "looks like a secret" in r.stdout
+
+
+def test_check_prints_one_table_at_80_columns_with_the_starter_note() -> None:
+    r = run("check", "ex01", COLUMNS="80")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "This is the starter's state" in r.stdout and "not yet" in r.stdout
+    assert max(map(len, r.stdout.splitlines())) <= 80
+    assert "client.chat.completions.create(model=MODEL," in r.stdout and "build_messages()" in r.stdout
+    done = run("check", "ex01", "--from", "solutions", COLUMNS="80")
+    assert done.returncode == 0 and "all checks pass" in done.stdout and "starter" not in done.stdout

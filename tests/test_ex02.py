@@ -11,6 +11,9 @@ import openai
 import pytest
 
 from labkit.checks import ex02 as g
+from labkit.course import ex02 as course
+from labkit.course_replay import replay_client, replay_only
+from labkit.notebook import solution
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,7 +103,7 @@ def test_expected_answer_matches_the_generator() -> None:
     assert spec and spec.loader
     gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen)
-    text = g.load_data()
+    text = course.load_financials()
     assert text == gen.render(gen.rows()), "data/financials_q3_2025.csv is stale: run python data/make_financials.py"
     ours, theirs = g.expected_answer(text), gen.answer(text)
     assert ours["top_expense_categories"] == theirs["top_expense_categories"]
@@ -117,19 +120,10 @@ def test_generator_check_mode() -> None:
 # --------------------------------------------------------------------------- replay for the learner's own wording
 
 
-def _sol():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("ex02_sol_test", ROOT / "solutions" / "ex02_parameter_tuning.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_own_system_message_gets_the_closest_recording() -> None:
-    s = _sol()
-    req = {**s.support_request(), "model": "gpt-4o-mini", "temperature": 0.0,
-           "messages": [{"role": "system", "content": "My own words for the support agent."}, {"role": "user", "content": s.SUPPORT_EMAIL}]}
-    client = g.replay_client()
+    req = {"model": "gpt-4o-mini", "temperature": 0.0, "max_tokens": 300,
+           "messages": [{"role": "system", "content": "My own words for the support agent."}, {"role": "user", "content": course.SUPPORT_EMAIL}]}
+    client = replay_client(*g.CHECK_CASSETTES)
     text = client.chat.completions.create(**req).choices[0].message.content
     served = client._labkit_transport.served[-1]  # type: ignore[attr-defined]
     assert served.tier == "closest" and "deliberately bad" not in served.label
@@ -137,10 +131,20 @@ def test_own_system_message_gets_the_closest_recording() -> None:
 
 
 def test_a_request_the_api_would_reject_is_not_answered() -> None:
-    s = _sol()
-    req = {**s.support_request(), "model": "gpt-5-mini"}  # temperature 0.2 + max_tokens on a reasoning model
+    req = {**course.LESSON_SUPPORT, "messages": course.SUPPORT_MESSAGES}  # temperature 0.2 + max_tokens on a reasoning model
     with pytest.raises(openai.OpenAIError, match="would reject this request"):
-        g.replay_client().chat.completions.create(**req)
+        replay_client(*g.CHECK_CASSETTES).chat.completions.create(**req)
+
+
+def test_the_reference_solution_sends_exactly_the_recorded_requests() -> None:
+    """The solution spells its settings; labkit/course/ex02.py holds the same ones for the recordings."""
+    ref = solution("ex02")
+    csv_text = course.load_financials()
+    for send, args in (("support_reply", ()), ("headlines", ()), ("analyze", (csv_text,))):
+        client = replay_only(*g.CHECK_CASSETTES)
+        getattr(ref, send)(client, *args)
+        served = client._labkit_transport.served  # type: ignore[attr-defined]
+        assert [s.tier for s in served] == ["exact"], f"{send}(): {served}"
 
 
 def test_reasoning_room_rule() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email.utils
 import time
-from pathlib import Path
 
 import httpx2
 import openai
@@ -14,13 +13,13 @@ from openai import _constants
 from labkit import faults
 from labkit.checks import load_learner_module, run_checks
 from labkit.clock import Clock
-
-ROOT = Path(__file__).resolve().parent.parent
+from labkit.course.ex03 import MODEL, PROBE_MESSAGES
+from labkit.paths import solutions_dir
 
 
 @pytest.fixture(scope="module")
 def ref():
-    return load_learner_module(ROOT / "solutions" / "ex03_production_client.py")
+    return load_learner_module(solutions_dir() / "ex03_production_client.py")
 
 
 def _status_error(status: int, headers: dict[str, str] | None = None, body: dict | None = None) -> openai.APIStatusError:
@@ -39,7 +38,7 @@ def test_the_sdk_still_behaves_as_notebook_03_says() -> None:
         clock = Clock()
         sdk = faults.client(", ".join([step] * 3), "ex03", clock=clock, max_retries=2)
         with pytest.raises(openai.OpenAIError):
-            sdk.chat.completions.create(model="gpt-4.1-mini", messages=[{"role": "user", "content": "hi"}])
+            sdk.chat.completions.create(model=MODEL, messages=PROBE_MESSAGES)
         assert len(sdk._labkit_transport.attempts) == attempts, step
 
 
@@ -47,7 +46,7 @@ def test_with_options_shares_the_transport_and_drops_retries() -> None:
     sdk = faults.client("503, 503, 503", "ex03", clock=Clock(), max_retries=2)
     quiet = sdk.with_options(max_retries=0)
     with pytest.raises(openai.InternalServerError):
-        quiet.chat.completions.create(model="gpt-4.1-mini", messages=[{"role": "user", "content": "hi"}])
+        quiet.chat.completions.create(model=MODEL, messages=PROBE_MESSAGES)
     assert len(sdk._labkit_transport.attempts) == 1
 
 
@@ -87,7 +86,7 @@ def test_backoff_ceilings(ref) -> None:
 
 def test_the_whole_check_run_is_fast() -> None:
     start = time.perf_counter()
-    report = run_checks("ex03", ROOT / "solutions")
+    report = run_checks("ex03", solutions_dir())
     elapsed = time.perf_counter() - start
     assert report.passed
     assert elapsed < 1.0, f"ex03's checks took {elapsed:.2f} s; they must not sleep for real"

@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from labkit.checks import load_learner_module
-from labkit.checks.ex04 import KEY_CASES, RATE_HEADERS, make_usage_log
+from labkit.checks.ex04 import KEY_CASES
 from labkit.costs import cost
-
-ROOT = Path(__file__).resolve().parent.parent
-LOG = ROOT / "data" / "ex04_usage_log.jsonl"
+from labkit.course.ex03 import PLAYBOOK_TOKENS, SUPPORT_PLAYBOOK
+from labkit.course.ex04 import FAQ_MODEL, RATE_HEADERS, USAGE_LOG, make_usage_log
+from labkit.paths import data_dir, solutions_dir
+from labkit.tokens import count_tokens
 
 
 @pytest.fixture(scope="module")
 def ref():
-    return load_learner_module(ROOT / "solutions" / "ex04_troubleshooting.py")
+    return load_learner_module(solutions_dir() / "ex04_troubleshooting.py")
 
 
 def test_shipped_usage_log_is_what_the_generator_makes() -> None:
-    shipped = [json.loads(line) for line in LOG.read_text(encoding="utf-8").splitlines()]
-    assert shipped == make_usage_log(), "rebuild it: python -c 'from labkit.checks.ex04 import write_usage_log; write_usage_log(\"data/ex04_usage_log.jsonl\")'"
+    shipped = [json.loads(line) for line in (data_dir() / USAGE_LOG).read_text(encoding="utf-8").splitlines()]
+    assert shipped == make_usage_log(), "rebuild it: python -c 'from labkit.course.ex04 import write_usage_log; write_usage_log()'"
 
 
 def test_usage_log_tells_the_story_the_notebook_tells() -> None:
@@ -65,8 +65,4 @@ def test_key_cases_never_reach_output(ref) -> None:
 
 
 def test_playbook_token_count_is_current() -> None:
-    from labkit.checks.ex03 import SUPPORT_PLAYBOOK
-    from labkit.checks.ex04 import PLAYBOOK_TOKENS
-    from labkit.tokens import count_tokens
-
-    assert count_tokens([{"role": "system", "content": SUPPORT_PLAYBOOK}], "gpt-4o") == PLAYBOOK_TOKENS >= 1024
+    assert count_tokens([{"role": "system", "content": SUPPORT_PLAYBOOK}], FAQ_MODEL) == PLAYBOOK_TOKENS >= 1024

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import json
 import tomllib
-import threading
 from pathlib import Path
 
 import pytest
 import redis
 
-import ex06 as source
 import labkit
-from labkit import faults, redisd
+from labkit import catalog, faults, redisd
 from labkit.checks import get_exercise, load_learner_module, run_checks
-from labkit.checks import ex06 as checks
+from labkit.checks.redis_checks import concurrently
+from labkit.costs import estimate
+from labkit.course import ex06 as course
 
 ROOT = Path(__file__).resolve().parent.parent
 sol = load_learner_module(ROOT / "solutions" / "ex06_enterprise_client.py")
@@ -34,19 +34,23 @@ def make(r: redis.Redis, client=None, **kw):
     return sol.EnterpriseGPTClient(client or labkit.client(["ex06", "ex06_day"]), r, prefix=r.test_prefix, **kw)  # type: ignore[attr-defined]
 
 
-def test_constants_agree_with_the_recordings() -> None:
-    assert (sol.PREMIUM, sol.CHEAP) == (source.PREMIUM, source.CHEAP)
-    assert sol.CASCADE[:2] == (source.PREMIUM, source.SECOND)
-    assert checks.RESET() == source.RESET and checks.BILLING() == source.BILLING and checks.TAGLINE() == source.TAGLINE
+def test_the_models_are_sampling_models_premium_first_and_dearest() -> None:
+    """complete() sends temperature, so every model it may use must accept it; the fallback must be cheaper."""
+    assert sol.CASCADE[0] == sol.PREMIUM and sol.CHEAP in sol.CASCADE
+    for model in sol.CASCADE:
+        assert catalog.get_model(model).accepts_temperature, model
+    prompt = labkit.count_tokens(course.RESET, sol.PREMIUM)
+    limit = course.MAX_COMPLETION_TOKENS
+    assert estimate(prompt, limit, sol.CHEAP).total_usd < estimate(prompt, limit, sol.PREMIUM).total_usd
 
 
 def test_every_request_of_the_solution_is_an_exact_recording(r: redis.Redis) -> None:
     client = labkit.client("ex06")
     ent = make(r, client)
-    ent.complete(source.RESET, user_id="a")
-    ent.complete(source.RESET, user_id="a", model=sol.CHEAP)
-    ent.complete(source.RESET, user_id="a", temperature=0.2)
-    ent.complete(source.BUDGET_PROBE, user_id="a", max_completion_tokens=source.BUDGET_MAX_OUT, cache_ttl=0)
+    ent.complete(course.RESET, user_id="a")
+    ent.complete(course.RESET, user_id="a", model=sol.CHEAP)
+    ent.complete(course.RESET, user_id="a", temperature=0.2)
+    ent.complete(course.BUDGET_PROBE, user_id="a", max_completion_tokens=course.BUDGET_MAX_OUT, cache_ttl=0)
     served = labkit.transport_of(client).served
     assert len(served) == 4 and all(s.tier == "exact" for s in served), [(s.index, s.note) for s in served]
 
@@ -57,15 +61,11 @@ def test_budget_reservations_settle_to_zero_and_money_is_exact(r: redis.Redis) -
     def user(i: int) -> None:
         try:
             while True:
-                ent.complete(source.BUDGET_PROBE, user_id=f"u{i}", max_completion_tokens=source.BUDGET_MAX_OUT, cache_ttl=0)
+                ent.complete(course.BUDGET_PROBE, user_id=f"u{i}", max_completion_tokens=course.BUDGET_MAX_OUT, cache_ttl=0)
         except sol.BudgetExceeded:
             pass
 
-    threads = [threading.Thread(target=user, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    assert not concurrently(user)  # 8 users at once
     month = ent.month()
     assert int(r.get(ent._key(month, "reserved"))) == 0
     spent = int(r.get(ent._key(month, "spent")))
@@ -76,7 +76,7 @@ def test_budget_reservations_settle_to_zero_and_money_is_exact(r: redis.Redis) -
 def test_a_failed_call_releases_its_reservation(r: redis.Redis) -> None:
     ent = make(r, faults.client("400", "ex06"))
     with pytest.raises(Exception):
-        ent.complete(source.RESET, user_id="a")
+        ent.complete(course.RESET, user_id="a")
     assert int(r.get(ent._key(ent.month(), "reserved"))) == 0
 
 
@@ -85,7 +85,7 @@ def test_retryable_errors() -> None:
     seen = []
     for _ in range(9):
         try:
-            c.chat.completions.create(model="gpt-4.1", messages=source.RESET)
+            c.chat.completions.create(model=course.PREMIUM, messages=course.RESET)
         except Exception as err:  # noqa: BLE001
             seen.append(sol.is_retryable(err))
     assert seen == [True] * 5 + [False] * 4
@@ -93,10 +93,10 @@ def test_retryable_errors() -> None:
 
 def test_cache_hit_is_not_rate_limited(r: redis.Redis) -> None:
     ent = make(r, requests_per_minute=1)
-    ent.complete(source.RESET, user_id="a")
-    assert ent.complete(source.RESET, user_id="a").cached  # the second would be over the limit
+    ent.complete(course.RESET, user_id="a")
+    assert ent.complete(course.RESET, user_id="a").cached  # the second would be over the limit
     with pytest.raises(sol.RateLimitExceeded):
-        ent.complete(source.EXPORT, user_id="a")
+        ent.complete(course.EXPORT, user_id="a")
 
 
 def test_checks_pass_on_a_separately_started_server(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 
-from labkit import grading, sandbox
+from labkit import grading
+from labkit.grading import environ
 from labkit.paths import exercises_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -224,15 +225,15 @@ def test_secret_names_and_clean_environ() -> None:
     env = {"PATH": "/bin", "HOME": "/h", "OPENAI_API_KEY": "k", "OPENAI_ORG_ID": "o", "AWS_ACCESS_KEY_ID": "a",
            "GITHUB_TOKEN": "t", "DB_PASSWORD": "p", "MY_CREDENTIALS": "c", "TIKTOKEN_CACHE_DIR": "/c",
            "LABKIT_ROOT": "/r", "LC_ALL": "C", "RANDOM_THING": "x"}
-    assert sandbox.secret_names(env) == ["AWS_ACCESS_KEY_ID", "DB_PASSWORD", "GITHUB_TOKEN", "MY_CREDENTIALS",
+    assert environ.secret_names(env) == ["AWS_ACCESS_KEY_ID", "DB_PASSWORD", "GITHUB_TOKEN", "MY_CREDENTIALS",
                                          "OPENAI_API_KEY", "OPENAI_ORG_ID"]
-    assert sandbox.clean_environ(env) == {"PATH": "/bin", "HOME": "/h", "TIKTOKEN_CACHE_DIR": "/c",
+    assert environ.clean_environ(env) == {"PATH": "/bin", "HOME": "/h", "TIKTOKEN_CACHE_DIR": "/c",
                                           "LABKIT_ROOT": "/r", "LC_ALL": "C"}
 
 
 HOOK_SCRIPT = """
 import os, sys
-from labkit import sandbox
+from labkit.grading import sandbox
 
 def trusted_fork():
     pid = os.fork()

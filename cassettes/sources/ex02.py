@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from types import ModuleType
 
-from labkit.paths import course_root
-
-
-def solution() -> ModuleType:
-    """The reference solution, so recorded requests are byte for byte what it sends."""
-    path = course_root() / "solutions" / "ex02_parameter_tuning.py"
-    spec = importlib.util.spec_from_file_location("ex02_solution_for_cassettes", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-S = solution()
+from labkit.course.ex02 import (
+    ANALYSIS_REASONING,
+    ANALYSIS_SAMPLING,
+    HEADLINE_MESSAGES,
+    HEADLINE_REASONING,
+    HEADLINE_SAMPLING,
+    SUPPORT_MESSAGES,
+    SUPPORT_REASONING,
+    SUPPORT_SAMPLING,
+    analysis_messages,
+    load_financials,
+)
 
 # --------------------------------------------------------------------------- template 1
 SUPPORT_REPLY = (
@@ -41,8 +37,6 @@ SUPPORT_REPLY_REASONING = (
     "You can read how we handle billing corrections at https://help.trellis.example/billing.\n\n"
     "Best regards,\nTrellis Support"
 )
-#: The other correct form of template 1: a small reasoning model, no sampling parameters.
-SUPPORT_REASONING = {"model": "gpt-5-mini", "reasoning_effort": "minimal", "verbosity": "low", "max_completion_tokens": 800}
 
 # --------------------------------------------------------------------------- template 2
 HEADLINES = (
@@ -59,9 +53,8 @@ HEADLINES_REASONING = (
     "4. 500 Employees, Zero Manual Data Entry\n"
     "5. Quota Is Won on Calls, Not in Spreadsheets"
 )
-HEADLINE_REASONING = {"model": "gpt-5", "reasoning_effort": "low", "verbosity": "low", "max_completion_tokens": 2_500}
+
 # --------------------------------------------------------------------------- template 3
-ANALYSIS_SAMPLING = {"model": "gpt-4.1", "temperature": 0, "max_tokens": 2_000}
 
 
 def _money(x: float) -> str:
@@ -96,7 +89,7 @@ def analysis(csv_text: str, *, variant: str = "reasoning") -> tuple[str, str]:
         "Step 7: Ranking the expense categories by quarterly total: "
         + ", ".join(f"{k} ({_money(v)})" for k, v in ranked) + "; the top three are the first three.",
     ]
-    if variant == "sampling":  # gpt-4.1 at temperature 0 words its steps a little differently
+    if variant == "sampling":  # the sampling form at temperature 0 words its steps a little differently
         steps = [s.replace("Step ", "").replace(":", ".", 1) for s in steps]
     reply = {
         "steps": steps,
@@ -122,31 +115,30 @@ def analysis(csv_text: str, *, variant: str = "reasoning") -> tuple[str, str]:
 
 
 def build(a) -> None:
-    csv_text = S.load_financials()
+    csv_text = load_financials()
     good, reasoning = analysis(csv_text)
+    sampled, _ = analysis(csv_text, variant="sampling")
+    t3_messages = analysis_messages(csv_text)
+    t1, t2, t3 = SUPPORT_SAMPLING, HEADLINE_SAMPLING, ANALYSIS_REASONING
+    t1r, t2r, t3s = SUPPORT_REASONING, HEADLINE_REASONING, ANALYSIS_SAMPLING
 
-    # the reference solution's three requests (what the checks replay)
-    a.call(lambda c: c.chat.completions.create(**S.support_request()), SUPPORT_REPLY, label="template 1: support reply (gpt-4.1-mini, temperature 0.2)")
-    a.call(lambda c: c.chat.completions.create(**S.headline_request()), HEADLINES, label="template 2: five headlines (gpt-4.1, temperature 1.0, top_p 0.9)")
-    a.call(lambda c: c.chat.completions.create(**S.analysis_request(csv_text)), good, reasoning=reasoning,
-           label="template 3: structured analysis (o3, reasoning_effort medium)")
+    # the course's form of each template (the reference solution sends these; the checks replay them)
+    a.call(lambda c: c.chat.completions.create(**t1, messages=SUPPORT_MESSAGES), SUPPORT_REPLY,
+           label=f"template 1: support reply ({t1['model']}, temperature {t1['temperature']})")
+    a.call(lambda c: c.chat.completions.create(**t2, messages=HEADLINE_MESSAGES), HEADLINES,
+           label=f"template 2: five headlines ({t2['model']}, temperature {t2['temperature']}, top_p {t2['top_p']})")
+    a.call(lambda c: c.chat.completions.create(**t3, messages=t3_messages), good, reasoning=reasoning,
+           label=f"template 3: structured analysis ({t3['model']}, reasoning_effort {t3['reasoning_effort']})")
 
     # the other correct form of each template (notebook 02 shows them)
-    t1 = S.support_request()
-    a.call(lambda c: c.chat.completions.create(model=SUPPORT_REASONING["model"], messages=t1["messages"],
-                                               **{k: v for k, v in SUPPORT_REASONING.items() if k != "model"}),
-           SUPPORT_REPLY_REASONING, reasoning="Billing duplicate, $129 x2. Over $100: escalate, no refund promise. Acknowledge, next step, help link.",
-           label="template 1 on a reasoning model (gpt-5-mini, minimal effort)")
-    t2 = S.headline_request()
-    a.call(lambda c: c.chat.completions.create(model=HEADLINE_REASONING["model"], messages=t2["messages"],
-                                               **{k: v for k, v in HEADLINE_REASONING.items() if k != "model"}),
-           HEADLINES_REASONING,
+    a.call(lambda c: c.chat.completions.create(**t1r, messages=SUPPORT_MESSAGES), SUPPORT_REPLY_REASONING,
+           reasoning="Billing duplicate, $129 x2. Over $100: escalate, no refund promise. Acknowledge, next step, help link.",
+           label=f"template 1 on a reasoning model ({t1r['model']}, {t1r['reasoning_effort']} effort)")
+    a.call(lambda c: c.chat.completions.create(**t2r, messages=HEADLINE_MESSAGES), HEADLINES_REASONING,
            reasoning=("Audience: sales managers, 50-500 employees. Pain: manual CRM data entry. Voice: bold, data-driven, "
                       "provocative. Five angles: identity (managers typing), cost (paying closers for admin), promise "
                       "(CRM updates itself), scale (500 employees, zero entry), contrast (quota on calls vs spreadsheets). "
                       "Keep each under ten words, numbered, no extra text."),
-           label="template 2 on a reasoning model (gpt-5, low effort)")
-    t3 = S.analysis_request(csv_text)
-    sampled, _ = analysis(csv_text, variant="sampling")
-    a.call(lambda c: c.chat.completions.create(messages=t3["messages"], response_format=t3["response_format"], **ANALYSIS_SAMPLING),
-           sampled, label="template 3 on a sampling model (gpt-4.1, temperature 0)")
+           label=f"template 2 on a reasoning model ({t2r['model']}, {t2r['reasoning_effort']} effort)")
+    a.call(lambda c: c.chat.completions.create(**t3s, messages=t3_messages), sampled,
+           label=f"template 3 on a sampling model ({t3s['model']}, temperature {t3s['temperature']})")

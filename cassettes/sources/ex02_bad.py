@@ -2,22 +2,33 @@
 
 Kept apart from ex02.json so re-recording notebook 02 with a key never removes them. The checks'
 replay client answers these only to exactly matching requests, never as a "closest" recording.
+The bad inputs themselves are in labkit/course/ex02.py.
 """
 
 from __future__ import annotations
 
 import json
 
-from ex02 import ANALYSIS_SAMPLING, S, analysis
+from ex02 import analysis
 
-BAD_SUPPORT_SYSTEM = "You are a friendly support bot for Trellis. Keep customers happy."
+from labkit.course.ex02 import (
+    ANALYSIS_SAMPLING,
+    HEADLINE_SAMPLING,
+    HEADLINE_SYSTEM,
+    HR_BRIEF,
+    LOOSE_SUPPORT_SYSTEM,
+    NO_PAIN_BRIEF,
+    SPECULATIVE_SYSTEM,
+    SUPPORT_EMAIL,
+    SUPPORT_SAMPLING,
+    analysis_user_message,
+    load_financials,
+)
+
 BAD_SUPPORT_REPLY = (
     "Hey! So sorry about that!! No worries, we'll refund the full $258 for both charges today, "
     "you should see it on your card in 2-3 days. Cheers!"
 )
-
-HR_BRIEF = S.AD_BRIEF.replace("sales admin", "HR admin").replace("sales managers", "HR managers").replace(
-    "manual data entry in the CRM", "manual paperwork during onboarding")
 HR_HEADLINES = (
     "1. Onboarding Paperwork Is Eating Your HR Team Alive\n"
     "2. Stop Retyping New-Hire Forms by Hand\n"
@@ -25,7 +36,6 @@ HR_HEADLINES = (
     "4. Still Chasing Signatures? Let AI Do It.\n"
     "5. HR Admin in Minutes, Not Days"
 )
-NO_PAIN_BRIEF = S.AD_BRIEF.replace(" Pain point: hours lost to manual data entry in the CRM.", "")
 NO_PAIN_HEADLINES = (
     "1. Forecast Every Deal With Confidence\n"
     "2. Your Pipeline, Finally Predictable\n"
@@ -34,22 +44,23 @@ NO_PAIN_HEADLINES = (
     "5. Sales Leaders Deserve Smarter Dashboards"
 )
 
-SPECULATIVE_SYSTEM = "You are a financial analyst. Share your view of these numbers as a JSON object."
+
+def _headlines(brief: str) -> dict:
+    return {**HEADLINE_SAMPLING, "messages": [{"role": "system", "content": HEADLINE_SYSTEM}, {"role": "user", "content": brief}]}
 
 
 def build(a) -> None:
-    csv_text = S.load_financials()
-    bad_t1 = {**S.support_request(), "temperature": 1.0,
-              "messages": [{"role": "system", "content": BAD_SUPPORT_SYSTEM}, {"role": "user", "content": S.SUPPORT_EMAIL}]}
+    csv_text = load_financials()
+    bad_t1 = {**SUPPORT_SAMPLING, "temperature": 1.0,
+              "messages": [{"role": "system", "content": LOOSE_SUPPORT_SYSTEM}, {"role": "user", "content": SUPPORT_EMAIL}]}
     a.call(lambda c: c.chat.completions.create(**bad_t1), BAD_SUPPORT_REPLY,
            label="deliberately bad: a loose system message, a casual reply promising a $258 refund")
-    a.call(lambda c: c.chat.completions.create(**S.headline_request(HR_BRIEF)), HR_HEADLINES,
+    a.call(lambda c: c.chat.completions.create(**_headlines(HR_BRIEF)), HR_HEADLINES,
            label="deliberately bad: a brief aimed at HR managers")
-    a.call(lambda c: c.chat.completions.create(**S.headline_request(NO_PAIN_BRIEF)), NO_PAIN_HEADLINES,
+    a.call(lambda c: c.chat.completions.create(**_headlines(NO_PAIN_BRIEF)), NO_PAIN_HEADLINES,
            label="deliberately bad: a brief without the pain point")
-    t3 = S.analysis_request(csv_text)
-    bad_t3 = {**ANALYSIS_SAMPLING, "temperature": 1.0, "response_format": t3["response_format"],
-              "messages": [{"role": "system", "content": SPECULATIVE_SYSTEM}, t3["messages"][1]]}
+    bad_t3 = {**ANALYSIS_SAMPLING, "temperature": 1.0, "messages": [
+        {"role": "system", "content": SPECULATIVE_SYSTEM}, {"role": "user", "content": analysis_user_message(csv_text)}]}
     data = json.loads(analysis(csv_text)[0])
     data["steps"] = [
         "Revenue seems to be around $1.41 million for the quarter, probably driven by subscriptions.",

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from ex02 import S
+from labkit.course.ex02 import (
+    HEADLINE_MESSAGES,
+    LESSON_ANALYSIS,
+    LESSON_HEADLINES,
+    LESSON_SUPPORT,
+    SUPPORT_MESSAGES,
+    analysis_messages,
+    load_financials,
+)
 
 TEMPERATURE_ERROR = "Unsupported value: 'temperature' does not support {value} with this model. Only the default (1) value is supported."
 MAX_TOKENS_ERROR = "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead."
@@ -10,12 +18,10 @@ MAX_TOKENS_ERROR = "Unsupported parameter: 'max_tokens' is not supported with th
 
 def lesson_requests(csv_text: str) -> dict[str, dict]:
     """The three templates exactly as the lesson sets them (each is rejected by the real API)."""
-    t1, t2 = S.support_request(), S.headline_request()
-    t3_messages = [{"role": "system", "content": S.ANALYSIS_SYSTEM}, {"role": "user", "content": S.analysis_user_message(csv_text)}]
     return {
-        "support": {"model": "gpt-5-mini", "messages": t1["messages"], "temperature": 0.2, "max_tokens": 300},
-        "headlines": {"model": "gpt-5", "messages": t2["messages"], "temperature": 1.0, "top_p": 0.9, "max_tokens": 100},
-        "analysis": {"model": "o1", "messages": t3_messages, "temperature": 0.0, "max_tokens": 1500},
+        "support": {**LESSON_SUPPORT, "messages": SUPPORT_MESSAGES},
+        "headlines": {**LESSON_HEADLINES, "messages": HEADLINE_MESSAGES},
+        "analysis": {**LESSON_ANALYSIS, "messages": analysis_messages(csv_text, role="system")},
     }
 
 
@@ -29,7 +35,7 @@ def _temperature(value: str) -> dict:
 
 
 def build(a) -> None:
-    reqs = lesson_requests(S.load_financials())
+    reqs = lesson_requests(load_financials())
     for name, req in reqs.items():
         a.call(lambda c, req=req: c.chat.completions.create(**req), error=_max_tokens(),
                label=f"authored 400: the lesson's {name} request as written (max_tokens on a reasoning model)")

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from ex02 import S
+from labkit.course.ex02 import DEMO_RUNS, DEMO_TEMPERATURES, one_headline_request
 
-BRIEF_ONE = S.AD_BRIEF.replace("Write 5 distinct ad headlines, one per line.", "Write one ad headline.")
-MESSAGES = [{"role": "system", "content": S.HEADLINE_SYSTEM}, {"role": "user", "content": BRIEF_ONE}]
-LOW, HIGH = 0.2, 1.2
 # At low temperature the most likely wording wins almost every time (not always: sampling still runs).
 LOW_REPLIES = [
     "Your Sales Managers Weren't Hired to Type. Stop Making Them.",
@@ -26,12 +23,9 @@ HIGH_REPLIES = [
 ]
 
 
-def request(temperature: float) -> dict:
-    return {"model": S.HEADLINE_MODEL, "messages": MESSAGES, "temperature": temperature, "max_tokens": 30}
-
-
 def build(a) -> None:
-    for t, replies in ((LOW, LOW_REPLIES), (HIGH, HIGH_REPLIES)):
+    for t, replies in zip(DEMO_TEMPERATURES, (LOW_REPLIES, HIGH_REPLIES), strict=True):
+        assert len(replies) == DEMO_RUNS
         for i, reply in enumerate(replies, 1):
-            a.call(lambda c, t=t: c.chat.completions.create(**request(t)), reply,
+            a.call(lambda c, t=t: c.chat.completions.create(**one_headline_request(t)), reply,
                    label=f"authored variation {i} of {len(replies)} at temperature {t}")

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from labkit.checks.ex03 import MODEL, PROBE_MESSAGES, SUPPORT_QUESTIONS, support_messages
+from labkit.course.ex03 import (
+    LESSON_PARAMS,
+    MODEL,
+    PLAYBOOK_CACHED_TOKENS,
+    PROBE_MESSAGES,
+    SUPPORT_QUESTIONS,
+    support_messages,
+)
 
 SUPPORT_REPLIES = [
     "You can get the full plan today by exporting to CSV instead of PDF; PDF export currently stops at row 500.\n"
@@ -36,14 +43,14 @@ def build(a) -> None:
         a.call(
             lambda c, q=question: c.chat.completions.create(model=MODEL, messages=support_messages(q)),
             reply,
-            # The playbook is the same 1,100-token prefix every time: after the first call the
-            # API serves its first 1,024 tokens from the prompt cache.
-            cached_tokens=0 if i == 0 else 1024,
+            # The playbook is the same long prefix every time: after the first call the API
+            # serves most of it from the prompt cache.
+            cached_tokens=0 if i == 0 else PLAYBOOK_CACHED_TOKENS,
             label=f"support question {i + 1} with the shared playbook prefix",
         )
-    # The lesson's own call: gpt-5-mini with temperature and max_tokens, which the real API rejects.
+    # The lesson's own call: a GPT-5 model with temperature and max_tokens, which the real API rejects.
     a.call(
-        lambda c: c.chat.completions.create(model="gpt-5-mini", messages=PROBE_MESSAGES, temperature=0.3, max_tokens=200),
+        lambda c: c.chat.completions.create(messages=PROBE_MESSAGES, **LESSON_PARAMS),
         error={
             "status": 400,
             "message": "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
@@ -51,5 +58,5 @@ def build(a) -> None:
             "param": "max_tokens",
             "code": "unsupported_parameter",
         },
-        label="the lesson's request (gpt-5-mini, temperature 0.3, max_tokens 200): rejected with 400",
+        label="the lesson's request ({model}, temperature {temperature}, max_tokens {max_tokens}): rejected with 400".format(**LESSON_PARAMS),
     )

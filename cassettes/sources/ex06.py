@@ -1,26 +1,26 @@
-"""Exercise 06 and notebook 06: the enterprise client's requests (support answers, fallbacks, budget probe)."""
+"""Exercise 06 and notebook 06: the enterprise client's requests (support answers, fallbacks, budget probe).
+
+The requests are labkit.course.ex06's; the answers are written here.
+"""
 
 from __future__ import annotations
 
-PREMIUM = "gpt-4.1"
-SECOND = "gpt-4o"
-CHEAP = "gpt-4.1-mini"
-TEMPERATURE = 0.7
-MAX_OUT = 500
+from labkit.course.ex06 import (
+    BILLING,
+    BUDGET_MAX_OUT,
+    BUDGET_PROBE,
+    CASCADE,
+    CHEAP,
+    EXPORT,
+    MAX_COMPLETION_TOKENS,
+    PREMIUM,
+    RESET,
+    TAGLINE,
+    TEMPERATURE,
+)
 
-SUPPORT = "You are a customer support agent for Planwise, a project management app. Answer in under 120 words."
-
-
-def ask(question: str) -> list[dict[str, str]]:
-    return [{"role": "system", "content": SUPPORT}, {"role": "user", "content": question}]
-
-
-RESET = ask("How do I reset my password?")
-EXPORT = ask("How do I export a project to CSV?")
-BILLING = ask("Can I switch from monthly to annual billing?")
-TAGLINE = [{"role": "user", "content": "Write a one-line tagline for Planwise's new AI task planner."}]
-BUDGET_PROBE = ask("Summarize ticket #4821 in one sentence: customer says the Gantt view freezes when a project has more than 500 tasks.")
-BUDGET_MAX_OUT = 32
+#: The second model of the cascade, asked when PREMIUM is unavailable.
+SECOND = CASCADE[1]
 
 RESET_REPLY = (
     "To reset your password:\n\n"
@@ -71,7 +71,7 @@ BUDGET_REPLY = (
 )
 
 
-def create(model: str, messages: list[dict[str, str]], temperature: float = TEMPERATURE, max_out: int = MAX_OUT):
+def create(model: str, messages: list[dict[str, str]], temperature: float = TEMPERATURE, max_out: int = MAX_COMPLETION_TOKENS):
     """The request exactly as EnterpriseGPTClient.complete() sends it."""
     return lambda c: c.chat.completions.create(
         model=model, messages=messages, temperature=temperature, max_completion_tokens=max_out

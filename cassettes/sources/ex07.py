@@ -1,23 +1,26 @@
-"""Exercise 07 and notebook 07: tenant billing, tier-gated requests and the four-stage content pipeline."""
+"""Exercise 07 and notebook 07: tenant billing, tier-gated requests and the four-stage content pipeline.
+
+The requests are labkit.course.ex07's; the answers (and their reasoning summaries) are written here.
+"""
 
 from __future__ import annotations
 
 import json
 
-from pydantic import BaseModel
-
-CHEAP = "gpt-5-mini"
-PREMIUM = "gpt-5"
+from labkit.course.ex07 import (
+    BILLING_MODEL,
+    LESSON_PRO_REQUEST,
+    MARKETING,
+    STAGE_MODELS,
+    STATUS,
+    SUMMARY,
+    TIER_LIMITS,
+    TOPIC,
+    SEOFields,
+    stage_messages,
+)
 
 # --------------------------------------------------------------------------- billing
-MARKETING = [{"role": "user", "content": "Generate a short marketing email announcing Planwise's new AI task planner to existing customers."}]
-MEETING_NOTES = (
-    "Weekly sync, 3 Nov. Attendees: Dana, Luis, Priya. Mobile release slips one week: push-notification bug on Android 15. "
-    "Luis to pair with QA on it. Priya finished the onboarding checklist redesign; usability test Thursday. "
-    "Dana asks for a decision on dropping the legacy CSV importer by Friday."
-)
-SUMMARY = [{"role": "user", "content": f"Summarize these meeting notes in three bullet points:\n\n{MEETING_NOTES}"}]
-
 MARKETING_REPLY = (
     "Subject: Meet your new planning assistant\n\n"
     "Hi there,\n\n"
@@ -41,12 +44,6 @@ SUMMARY_REPLY = (
 SUMMARY_REASONING = "Three points: release delay with owner, onboarding redesign status, pending decision with deadline."
 
 # --------------------------------------------------------------------------- tiers
-STATUS = [{"role": "user", "content": "Draft a two-sentence status update for the client on the website redesign project: design approved, development 60% done, launch still set for 1 December."}]
-TIERS = {
-    "free": (CHEAP, 200, "minimal"),
-    "pro": (PREMIUM, 1000, "low"),
-    "enterprise": (PREMIUM, 4000, "medium"),
-}
 STATUS_REPLIES = {
     "free": "The new website design has been approved and development is about 60% complete. We remain on track to launch on 1 December.",
     "pro": "Good news: the website design is approved and development is now about 60% complete. "
@@ -70,35 +67,6 @@ MAX_TOKENS_ERROR = {
 }
 
 # --------------------------------------------------------------------------- pipeline
-TOPIC = "How small teams can run effective weekly planning meetings"
-
-
-class SEOFields(BaseModel):
-    """What the SEO stage must return (Structured Outputs guarantees this shape)."""
-
-    title: str
-    meta_description: str
-    keywords: list[str]
-
-
-SYSTEM_PROMPTS = {
-    "research": "You are a research assistant. Find the key facts and angles on a topic.",
-    "outline": "You are a content strategist. Turn research into a clear article outline.",
-    "write": "You are a professional writer. Write engaging, accurate articles of about 300 words in Markdown.",
-    "seo": "You are an SEO specialist. Write a title under 60 characters, a meta description under 160 characters and 5 to 8 keywords.",
-}
-
-
-def stage_messages(stage: str, topic: str, previous: str = "") -> list[dict[str, str]]:
-    user = {
-        "research": f"Research topic: {topic}. List 8 key points.",
-        "outline": f"Topic: {topic}\n\nResearch:\n{previous}\n\nCreate a detailed outline.",
-        "write": f"Outline:\n{previous}\n\nWrite the complete article.",
-        "seo": f"Article:\n{previous}\n\nGenerate the SEO elements.",
-    }[stage]
-    return [{"role": "system", "content": SYSTEM_PROMPTS[stage]}, {"role": "user", "content": user}]
-
-
 RESEARCH = (
     "1. Keep it short: 30 minutes is enough for teams of 3 to 8 people; longer meetings drift into problem-solving.\n"
     "2. Same time every week (Monday morning is common) so planning becomes a habit, not an event.\n"
@@ -158,27 +126,28 @@ SEO = {
 
 
 def build(a) -> None:
-    a.call(lambda c: c.chat.completions.create(model=CHEAP, messages=MARKETING), MARKETING_REPLY,
+    a.call(lambda c: c.chat.completions.create(model=BILLING_MODEL, messages=MARKETING), MARKETING_REPLY,
            reasoning=MARKETING_REASONING, label="tenant request: marketing email")
-    a.call(lambda c: c.chat.completions.create(model=CHEAP, messages=SUMMARY), SUMMARY_REPLY,
+    a.call(lambda c: c.chat.completions.create(model=BILLING_MODEL, messages=SUMMARY), SUMMARY_REPLY,
            reasoning=SUMMARY_REASONING, label="tenant request: meeting summary")
-    for tier, (model, limit, effort) in TIERS.items():
+    for tier, limits in TIER_LIMITS.items():
         a.call(
-            lambda c, model=model, limit=limit, effort=effort: c.chat.completions.create(
-                model=model, messages=STATUS, max_completion_tokens=limit, reasoning_effort=effort),
+            lambda c, limits=limits: c.chat.completions.create(
+                model=limits["model"], messages=STATUS, max_completion_tokens=limits["max_completion_tokens"],
+                reasoning_effort=limits["reasoning_effort"]),
             STATUS_REPLIES[tier], reasoning=STATUS_REASONING[tier], label=f"status update, {tier} tier",
         )
-    a.call(lambda c: c.chat.completions.create(model=PREMIUM, messages=STATUS, max_tokens=1000),
+    a.call(lambda c: c.chat.completions.create(**LESSON_PRO_REQUEST),
            error=MAX_TOKENS_ERROR, label="the lesson's pro-tier request: max_tokens on gpt-5 (400)")
     text = ""
     replies = {"research": (RESEARCH, RESEARCH_REASONING), "outline": (OUTLINE, OUTLINE_REASONING),
                "write": (ARTICLE, ARTICLE_REASONING)}
-    models = {"research": CHEAP, "outline": CHEAP, "write": PREMIUM}
     for stage, (reply, reasoning) in replies.items():
         msgs = stage_messages(stage, TOPIC, text)
-        a.call(lambda c, m=models[stage], msgs=msgs: c.chat.completions.create(model=m, messages=msgs),
+        a.call(lambda c, m=STAGE_MODELS[stage], msgs=msgs: c.chat.completions.create(model=m, messages=msgs),
                reply, reasoning=reasoning, label=f"pipeline stage: {stage}")
         text = reply
-    a.call(lambda c: c.chat.completions.parse(model=CHEAP, messages=stage_messages("seo", TOPIC, ARTICLE), response_format=SEOFields),
+    a.call(lambda c: c.chat.completions.parse(model=STAGE_MODELS["seo"], messages=stage_messages("seo", TOPIC, ARTICLE),
+                                              response_format=SEOFields),
            json.dumps(SEO), reasoning="Title under 60 characters with the main keyword first; description under 160.",
            label="pipeline stage: seo (structured output)")

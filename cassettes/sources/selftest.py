@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-MODEL = "gpt-4.1-mini"
-REASONING_MODEL = "gpt-5-mini"
+from labkit.course import models
+
+MODEL = models.FAST
+REASONING_MODEL = models.REASONING_FAST
 HELLO = [
     {"role": "system", "content": "You are a concise assistant for a software course."},
     {"role": "user", "content": "Say hello to a new learner in one sentence."},
@@ -74,26 +76,3 @@ def build(a) -> None:
         },
         label="the API rejects temperature on a reasoning model",
     )
-    build_judge(a)
-
-
-JUDGE_RUBRIC = "1. Acknowledges the customer's problem. 2. Apologises. 3. Gives a concrete next step."
-JUDGED_GOOD = "I'm sorry you were charged twice. I've escalated this to our billing team, who will reply within 24 hours."
-JUDGED_BAD = "Charges are final. Read the docs."
-
-
-def build_judge(a) -> None:
-    """Authored judge verdicts for the judge-check tests."""
-    from labkit.checks.judge import JUDGE_MODEL, Verdict, judge_messages
-
-    for text, verdict in (
-        (JUDGED_GOOD, '{"passed":true,"criteria_met":["acknowledges","apologises","next step"],"criteria_missed":[],"evidence":"I\'ve escalated this to our billing team"}'),
-        (JUDGED_BAD, '{"passed":false,"criteria_met":[],"criteria_missed":["no acknowledgement","no apology","no next step"],"evidence":"Charges are final."}'),
-    ):
-        a.call(
-            lambda c, text=text: c.chat.completions.parse(
-                model=JUDGE_MODEL, messages=judge_messages(JUDGE_RUBRIC, text), response_format=Verdict, temperature=0
-            ),
-            verdict,
-            label="authored judge verdict",
-        )

@@ -60,7 +60,6 @@ class CheckSpec:
     hidden: bool
     hint: str
     fn: Callable[[Context], Any]
-    judge: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,6 +71,7 @@ class Exercise:
     file: str
     notebook: str
     checks: tuple[CheckSpec, ...]
+    lesson: str = ""  # which part of the lesson it is, e.g. "Exercise 1: parameter tuning"
 
     def path_in(self, folder: Path) -> Path:
         return folder / f"{self.file}.py"
@@ -138,23 +138,22 @@ class Result:
     def earned(self) -> int:
         return self.points if self.status == "pass" else 0
 
-    def public(self) -> dict[str, Any]:
-        """What a learner may see: hidden checks show only their status."""
-        if self.hidden:
-            return {"id": "hidden", "metric": "(hidden check)", "points": self.points, "hidden": True,
-                    "status": self.status, "detail": "", "hint": "", "seconds": round(self.seconds, 4)}
-        return {**asdict(self), "seconds": round(self.seconds, 4)}
-
 
 @dataclass(frozen=True)
 class Report:
-    """All results of one exercise for one folder."""
+    """All results of one exercise for one folder.
+
+    ``starter``: the file is the untouched starter. ``aborted``: why the checks stopped early
+    (set by the grader when learner code ends the process from inside a check).
+    """
 
     exercise: str
     title: str
     file: str
     results: tuple[Result, ...]
     import_error: str = ""
+    starter: bool = False
+    aborted: str = ""
 
     @property
     def score(self) -> int:
@@ -170,11 +169,14 @@ class Report:
         return all(r.status == "pass" for r in self.results if not r.hidden)
 
     def to_dict(self, *, reveal_hidden: bool = True) -> dict[str, Any]:
+        """Everything, or (``reveal_hidden=False``) only what a learner may see of each check."""
+        from ..display import visible
+
         return {
             "exercise": self.exercise, "title": self.title, "file": self.file,
             "score": self.score, "max_score": self.max_score, "passed": self.passed,
-            "import_error": self.import_error,
-            "results": [asdict(r) if reveal_hidden else r.public() for r in self.results],
+            "import_error": self.import_error, "starter": self.starter, "aborted": self.aborted,
+            "results": [asdict(r) | {"earned": r.earned} if reveal_hidden else asdict(visible(r)) for r in self.results],
         }
 
     def __repr__(self) -> str:
@@ -228,10 +230,11 @@ def get_exercise(exercise_id: str) -> Exercise:
         specs.append(
             CheckSpec(
                 id=cid, metric=item["metric"], points=int(item.get("points", 1)), hidden=bool(item.get("hidden", False)),
-                hint=item["hint"], fn=_FUNCS[cid], judge=bool(item.get("judge", False)),
+                hint=item["hint"], fn=_FUNCS[cid],
             )
         )
-    ex = Exercise(id=ex_id, title=data["title"], file=data["file"], notebook=data.get("notebook", ""), checks=tuple(specs))
+    ex = Exercise(id=ex_id, title=data["title"], file=data["file"], notebook=data.get("notebook", ""), checks=tuple(specs),
+                  lesson=data.get("lesson", ""))
     _EXERCISES[ex_id] = ex
     return ex
 
@@ -325,10 +328,11 @@ def run_checks(exercise_id: str, folder: str | Path | None = None, *, time_limit
         base = paths.course_root() / base
     path = base if base.suffix == ".py" else ex.path_in(base)
     base = path.parent
-    module, error = None, ""
+    module, error, starter = None, "", False
     if not path.exists():
         error = f"{path} does not exist: copy the starter from exercises/{ex.file}.py"
     else:
+        starter = _is_starter(path)
         try:
             with _time_limit(time_limit):
                 module = load_learner_module(path)
@@ -338,7 +342,17 @@ def run_checks(exercise_id: str, folder: str | Path | None = None, *, time_limit
             error = f"the file calls sys.exit({e.code}) when imported; remove it"
     ctx = Context(ex, module, path, error)
     results = tuple(run_one(spec, ctx, path, time_limit=time_limit) for spec in ex.checks)
-    return Report(ex.id, ex.title, ex.file, results, error)
+    return Report(ex.id, ex.title, ex.file, results, error, starter)
+
+
+def _is_starter(path: Path) -> bool:
+    """Whether ``path`` is a starter exactly as `labkit exercises build` wrote it."""
+    from ..starters import is_pristine
+
+    try:
+        return is_pristine(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def check(exercise_id: str, folder: str | Path | None = None) -> Report:

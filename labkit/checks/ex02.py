@@ -17,126 +17,21 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import httpx2
 import openai
 
 from ..catalog import UnknownModelError, base_id, get_model
-from ..modes import REPLAY_KEY, current_mode
-from ..lint import lint_request
-from ..paths import data_dir
-from ..replay import Cassette, Interaction, ReplayMiss, ReplayTransport, Tier, describe_difference
+from ..course import ex02 as course
+from ..course.models import BACKUP, FAST, FLAGSHIP, LESSON_FLAGSHIP, LESSON_SMALL, REASONING
+from ..course_replay import CourseReplay, api_errors, replay_only
+from ..replay import ReplayMiss
 from . import Context, register
 
-CASSETTE = "ex02"
 #: What the checks replay: the course's answers, plus deliberately bad ones that only mutants' exact requests get.
-CHECK_CASSETTES = (CASSETTE, "ex02_bad")
-DATA_FILE = "financials_q3_2025.csv"
-#: Labels of authored recordings that exist only to give a check's mutant a bad answer.
-BAD_LABEL = "deliberately bad"
-
-# --------------------------------------------------------------------------- replay for free-form prompts
-
-
-class CourseReplay(ReplayTransport):
-    """Replay that also answers a learner's own wording of the system message.
-
-    Tiers: an exact recording first; else, if the request is one the real API accepts, the
-    course's recording for the same endpoint and the same last user message (preferring the same
-    model), reported as ``closest``. Recordings labelled as deliberately bad answer exact
-    requests only. Every request body sent is kept in ``sent``.
-    """
-
-    def __init__(self, cassettes: Iterable[str | Path] = CHECK_CASSETTES) -> None:
-        super().__init__(cassettes, loose=False)
-        self.sent: list[Any] = []
-
-    def _answer(self, request: httpx2.Request, raw: bytes) -> httpx2.Response:
-        try:
-            self.sent.append(json.loads(raw) if raw else None)
-        except ValueError:
-            self.sent.append(None)
-        return super()._answer(request, raw)
-
-    def _find(self, method: str, path: str, canonical: str) -> tuple[Cassette, Interaction, Tier, str] | None:
-        hit = super()._find(method, path, canonical)
-        if hit is not None:
-            return hit
-        body = _json(canonical)
-        if not isinstance(body, dict) or _api_errors(body):
-            return None
-        user = _last_user(body)
-        best: tuple[int, Cassette, Interaction] | None = None
-        for cassette in self.cassettes:
-            for inter in cassette.interactions:
-                rec = inter.body
-                if (inter.method, inter.path, inter.status) != (method, path, 200) or not isinstance(rec, dict):
-                    continue
-                if inter.label.startswith(BAD_LABEL) or bool(rec.get("stream")) != bool(body.get("stream")):
-                    continue
-                if user is None or _last_user(rec) != user:
-                    continue
-                score = 2 * (rec.get("messages") == body.get("messages")) + (rec.get("model") == body.get("model"))
-                if best is None or score > best[0]:
-                    best = (score, cassette, inter)
-        if best is None:
-            return None
-        _, cassette, inter = best
-        return cassette, inter, "closest", describe_difference(body, inter.body)
-
-    def _miss_message(self, method: str, path: str, canonical: str) -> str:
-        body = _json(canonical)
-        errors = _api_errors(body) if isinstance(body, dict) else []
-        if errors:
-            codes = ", ".join(f.code for f in errors)
-            return (f"The real API would reject this request (400: {codes}), so replay does not answer it. "
-                    f"{errors[0].message} (labkit.lint_request(**request) lists every problem.)")
-        return super()._miss_message(method, path, canonical)
-
-
-def replay_client(cassettes: Sequence[str] = CHECK_CASSETTES) -> openai.OpenAI:
-    """A client for your exercise code: offline, your own system-message wording gets the course's recording.
-
-    In replay mode the answer is the recording for the same endpoint and user message (labelled
-    "closest" by ``labkit.provenance``); with a key set this is simply ``labkit.client("ex02")``.
-    """
-    from ..modes import client
-
-    if current_mode() != "replay":
-        return client(cassettes[0])
-    return _replay_only(cassettes)
-
-
-def _replay_only(cassettes: Sequence[str] = CHECK_CASSETTES) -> openai.OpenAI:
-    """Always replay (checks never go live, whatever the environment)."""
-    transport = CourseReplay(cassettes)
-    made = openai.OpenAI(api_key=REPLAY_KEY, base_url="https://api.openai.com/v1",
-                         http_client=httpx2.Client(transport=transport))
-    made._labkit_transport = transport  # type: ignore[attr-defined]
-    return made
-
-
-def _json(text: str) -> Any:
-    try:
-        return json.loads(text) if text else None
-    except ValueError:
-        return None
-
-
-def _last_user(body: dict[str, Any]) -> str | None:
-    msgs = body.get("messages")
-    if not isinstance(msgs, list):
-        return None
-    users = [m.get("content") for m in msgs if isinstance(m, dict) and m.get("role") == "user"]
-    return users[-1] if users and isinstance(users[-1], str) else None
-
-
-def _api_errors(request: dict[str, Any]) -> list[Any]:
-    return [f for f in lint_request(**request) if f.severity == "error"]
+CHECK_CASSETTES = ("ex02", "ex02_bad")
 
 
 # --------------------------------------------------------------------------- text heuristics (public: notebook and tests use them)
@@ -273,9 +168,6 @@ def most_similar_pair(texts: Sequence[str]) -> tuple[float, str, str]:
 
 _PROVOKE = re.compile(r"\?|!|\d|\b(stop|still|fire|kill\w*|quit|ditch|never|no more|enough|wast\w+|zero|forget|dead|"
                       r"tired|stuck|wrong|myth|not|no|less|instead|without)\b", re.I)
-_AUDIENCE = re.compile(r"\b(sales|sell\w*|rep|reps|closers?|quotas?|pipelines?|deals?|account executives?)\b", re.I)
-_PAIN = re.compile(r"(data entry|\bmanual\w*|\btyp(?:e|es|ed|ing)\b|\bretyp\w*|copy-?past\w*|spreadsheet\w*|\badmin\w*|"
-                   r"busywork|paperwork|keystroke\w*|\bcrm\b|\blogging\b|by hand|updates? itself)", re.I)
 MAX_HEADLINE_WORDS = 12
 MAX_SIMILARITY = 0.5
 
@@ -295,7 +187,7 @@ def speculative_words(text: str) -> list[str]:
 
 def expected_answer(csv_text: str) -> dict[str, Any]:
     """Totals, net profit, margin (percent) and top-3 expense categories, computed from the CSV."""
-    revenue, expenses = 0.0, {}
+    revenue, expenses = 0.0, dict[str, float]()
     for row in csv.DictReader(io.StringIO(csv_text)):
         amount = float(row["amount_usd"])
         if row["type"].strip().lower() == "revenue":
@@ -311,10 +203,6 @@ def expected_answer(csv_text: str) -> dict[str, Any]:
     }
 
 
-def load_data() -> str:
-    return (data_dir() / DATA_FILE).read_text(encoding="utf-8")
-
-
 def _numbers(text: str) -> list[float]:
     out = []
     for m in re.finditer(r"(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*(million|m\b|k\b|thousand)?", text, re.I):
@@ -326,10 +214,8 @@ def _numbers(text: str) -> list[float]:
 
 # --------------------------------------------------------------------------- request helpers
 
-#: Tokens to leave for hidden reasoning beyond the visible answer, by reasoning effort. A course rule
-#: of thumb, not an API rule: too small a max_completion_tokens can end with empty visible output.
-REASONING_ROOM = {"minimal": 300, "low": 1_200, "medium": 4_000, "high": 16_000}
-FLAGSHIPS = frozenset({"gpt-5", "gpt-4.1", "gpt-4o"})
+#: The course's full-size models: template 2's creative work, and template 3's sampling form.
+FLAGSHIPS = frozenset({FLAGSHIP, BACKUP, LESSON_FLAGSHIP})
 CHEAP_OUTPUT_PER_1M = 2.00
 
 
@@ -381,13 +267,21 @@ def _reasoning_limit(req: dict[str, Any], visible: int, *, upper: bool) -> tuple
     if not isinstance(limit, int):
         return False, f"no max_completion_tokens: set one so {model}'s output (reasoning included) is capped"
     effort = _effort(req)
-    low = visible + REASONING_ROOM.get(effort, REASONING_ROOM["medium"])
+    low = visible + course.REASONING_ROOM.get(effort, course.REASONING_ROOM["medium"])
     if limit < low:
         return False, (f"max_completion_tokens={limit} counts reasoning tokens too; with reasoning_effort={effort!r} "
                        f"leave room beyond the ~{visible}-token answer: at least {low}")
     if upper and limit > 4 * low:
         return False, f"max_completion_tokens={limit} is barely a cap; keep it under {4 * low} for this short reply"
     return True, f"{model}: max_completion_tokens={limit} leaves room for reasoning (effort {effort!r}) beyond ~{visible} visible tokens"
+
+
+def _output_limit(req: dict[str, Any], visible: int, lo: int, hi: int | None) -> tuple[bool, str]:
+    """A reasoning model's cap leaves room for reasoning beyond ``visible`` (and, with ``hi``, is still a
+    cap); a sampling model's lies in [lo, hi]."""
+    if _info(req).reasoning:
+        return _reasoning_limit(req, visible, upper=hi is not None)
+    return _sampling_limit(req, lo, hi)
 
 
 def _sampling_limit(req: dict[str, Any], lo: int, hi: int | None) -> tuple[bool, str]:
@@ -424,7 +318,7 @@ def _check(check_id: str) -> Callable[[Callable[[Context], tuple[bool, str]]], C
     return deco
 
 
-def _missing(text: str, groups: dict[str, Sequence[str]], need: dict[str, int] | None = None) -> list[str]:
+def _missing(text: str, groups: Mapping[str, Sequence[str]], need: dict[str, int] | None = None) -> list[str]:
     low = text.lower()
     out = []
     for name, words in groups.items():
@@ -439,7 +333,7 @@ def _missing(text: str, groups: dict[str, Sequence[str]], need: dict[str, int] |
 
 def _run(ctx: Context, fn_name: str, *args: Any) -> tuple[Any, CourseReplay, Any]:
     """Call the learner's send function on a fresh replay client: (its result, transport, completion body)."""
-    client = _replay_only()
+    client = replay_only(*CHECK_CASSETTES)
     transport: CourseReplay = client._labkit_transport  # type: ignore[attr-defined]
     result = ctx.attr(fn_name)(client, *args)
     if not transport.served:
@@ -453,11 +347,14 @@ def _content(body: dict[str, Any]) -> str:
     return body["choices"][0]["message"]["content"] or ""
 
 
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
 # --------------------------------------------------------------------------- template 1: support triage
-
-
-TICKET_AMOUNT = 129.0
-REFUND_LIMIT = 100.0
 
 
 @_check("t1-model")
@@ -467,7 +364,7 @@ def t1_model(ctx: Context) -> tuple[bool, str]:
     price = info.price_output
     if info.kind != "chat" or price is None or price > CHEAP_OUTPUT_PER_1M:
         return False, (f"{req['model']} costs ${price}/1M output tokens: for thousands of tickets a day pick a small "
-                       f"model (output at most ${CHEAP_OUTPUT_PER_1M:.2f}/1M, e.g. gpt-5-mini or gpt-4.1-mini)")
+                       f"model (output at most ${CHEAP_OUTPUT_PER_1M:.2f}/1M, e.g. {LESSON_SMALL} or {FAST})")
     return True, f"{req['model']}: ${info.price_input}/1M input, ${price}/1M output"
 
 
@@ -490,22 +387,20 @@ def t1_consistency(ctx: Context) -> tuple[bool, str]:
 
 @_check("t1-output-limit")
 def t1_output_limit(ctx: Context) -> tuple[bool, str]:
-    req = _request(ctx, "support_request")
-    if _info(req).reasoning:
-        return _reasoning_limit(req, 300, upper=True)
-    return _sampling_limit(req, 150, 300)
+    cap = course.LESSON_SUPPORT["max_tokens"]
+    return _output_limit(_request(ctx, "support_request"), cap, cap // 2, cap)
 
 
 @_check("t1-system-message")
 def t1_system_message(ctx: Context) -> tuple[bool, str]:
     req = _request(ctx, "support_request")
     text = _instructions(req)
-    company = str(getattr(ctx.module, "COMPANY", "")).lower()
+    company = course.COMPANY.lower()
     groups = {
         "role (a support agent)": [r"\bsupport\b", r"\b(agent|assistant|representative|specialist)\b"],
-        "company name (COMPANY)": [re.escape(company)] if company else [r"$^"],
+        "company name (COMPANY)": [re.escape(company)],
         "tone (professional and empathetic)": [r"\bprofessional", r"\bempath"],
-        "refund limit ($100)": [r"refund", r"\$?100\b"],
+        "refund limit ($100)": [r"refund", rf"\$?{course.REFUND_LIMIT:.0f}\b"],
         "no admission of liability": [r"liabilit|fault|blame"],
     }
     need = {"role (a support agent)": 2, "tone (professional and empathetic)": 2, "refund limit ($100)": 2}
@@ -535,14 +430,15 @@ def t1_tone(ctx: Context) -> tuple[bool, str]:
 @_check("t1-no-refund-promise")
 def t1_no_refund_promise(ctx: Context) -> tuple[bool, str]:
     text = _support_text(ctx)
-    promises = refund_promises(text, ticket_amount=TICKET_AMOUNT)
-    over = [p for p in promises if any(a > REFUND_LIMIT for a in p.amounts)]
+    limit, ticket = course.REFUND_LIMIT, course.TICKET_AMOUNT
+    promises = refund_promises(text, ticket_amount=ticket)
+    over = [p for p in promises if any(a > limit for a in p.amounts)]
     if over:
         p = over[0]
-        how = "" if p.stated else f" (no amount named, so it covers the ticket's ${TICKET_AMOUNT:.0f})"
-        return False, f"the reply promises a refund over ${REFUND_LIMIT:.0f}{how}: {p.sentence!r:.160}"
+        how = "" if p.stated else f" (no amount named, so it covers the ticket's ${ticket:.0f})"
+        return False, f"the reply promises a refund over ${limit:.0f}{how}: {p.sentence!r:.160}"
     extra = f"; {len(promises)} promise(s) within the limit" if promises else ""
-    return True, f"no refund over ${REFUND_LIMIT:.0f} is promised{extra}"
+    return True, f"no refund over ${limit:.0f} is promised{extra}"
 
 
 @_check("t1-next-step")
@@ -569,7 +465,9 @@ def _want_savings(t: float, share: float, manual: float, tokens: float, price: f
 @_check("t1-savings")
 def t1_savings(ctx: Context) -> tuple[bool, str]:
     fn = ctx.attr("support_savings")
-    cases = [(1_500, 0.80, 2.50, 450, 0.002), (1_500, 0.80, 2.50, 4_000, 0.002), (200, 0.5, 4.00, 600, 0.01)]
+    stated = (course.TICKETS_PER_DAY, course.AUTOMATED_SHARE, course.MANUAL_COST_PER_TICKET, course.LESSON_PRICE_T1)
+    t0, share0, manual0, price0 = stated
+    cases = [(t0, share0, manual0, course.TOKENS_PER_TICKET, price0), (t0, share0, manual0, 4_000, price0), (200, 0.5, 4.00, 600, 0.01)]
     for t, share, manual, tokens, price in cases:
         got = fn(tickets_per_day=t, automated_share=share, manual_cost_per_ticket=manual, tokens_per_ticket=tokens, price_per_1k=price)
         want = _want_savings(t, share, manual, tokens, price)
@@ -580,9 +478,11 @@ def t1_savings(ctx: Context) -> tuple[bool, str]:
             args = f"{t} tickets, {share:.0%} automated, ${manual}/manual reply, {tokens} tokens at ${price}/1K"
             return False, f"for {args}: " + ", ".join(f"{k}={got.get(k)!r} (expected {want[k]:,.2f})" for k in wrong)
     d = fn()
-    lesson = _want_savings(1_500, 0.80, 2.50, float(getattr(ctx.module, "TOKENS_PER_TICKET", 0) or 0), 0.002)
-    if not isinstance(d, dict) or not _close(d.get("manual_cost"), 3_750) or not _close(d.get("savings"), lesson["savings"]):
-        return False, "with its defaults support_savings() should use the lesson's inputs (1,500 tickets, 80%, $2.50, $0.002/1K)"
+    assumed = float(getattr(ctx.module, "TOKENS_PER_TICKET", course.TOKENS_PER_TICKET) or 0)  # an assumption: yours may differ
+    lesson = _want_savings(t0, share0, manual0, assumed, price0)
+    if not isinstance(d, dict) or not _close(d.get("manual_cost"), lesson["manual_cost"]) or not _close(d.get("savings"), lesson["savings"]):
+        return False, (f"with its defaults support_savings() should use the lesson's inputs ({t0:,} tickets, {share0:.0%}, "
+                       f"${manual0:.2f}, ${price0}/1K)")
     return True, (f"lesson inputs: manual ${d['manual_cost']:,.2f}/day, API ${d['api_cost']:,.2f}, "
                   f"savings ${d['savings']:,.2f} (not the lesson's ~$3,740)")
 
@@ -599,36 +499,34 @@ def t2_model(ctx: Context) -> tuple[bool, str]:
     return True, f"{req['model']} ({'reasoning' if info.reasoning else 'sampling'} model)"
 
 
-@_check("t2-temperature")
-def t2_temperature(ctx: Context) -> tuple[bool, str]:
+def _headline_lever(ctx: Context, name: str, lo: float, hi: float, advice: str, fixed: str) -> tuple[bool, str]:
+    """Template 2's sampling lever ``name`` set within [lo, hi] on a sampling model; left alone on a reasoning model."""
     req = _request(ctx, "headline_request")
     if _info(req).reasoning:
         _sampling_free(req, req["model"])
-        return True, f"{req['model']} samples at its fixed temperature 1; variety has to come from the prompt"
-    t = req.get("temperature")
-    if not isinstance(t, (int, float)) or not 1.0 <= t <= 2.0:
-        return False, f"temperature={t!r}: set it explicitly to 1.0 or higher (the API allows up to 2.0)"
-    return True, f"{req['model']} at temperature {t}"
+        return True, f"{req['model']} {fixed}"
+    value = req.get(name)
+    if not isinstance(value, (int, float)) or not lo <= value <= hi:
+        return False, f"{name}={value!r}: {advice}"
+    return True, f"{req['model']} at {name} {value}"
+
+
+@_check("t2-temperature")
+def t2_temperature(ctx: Context) -> tuple[bool, str]:
+    return _headline_lever(ctx, "temperature", 1.0, 2.0, "set it explicitly to 1.0 or higher (the API allows up to 2.0)",
+                           "samples at its fixed temperature 1; variety has to come from the prompt")
 
 
 @_check("t2-top-p")
 def t2_top_p(ctx: Context) -> tuple[bool, str]:
-    req = _request(ctx, "headline_request")
-    if _info(req).reasoning:
-        _sampling_free(req, req["model"])
-        return True, f"{req['model']} accepts no top_p (it keeps the default 1)"
-    p = req.get("top_p")
-    if not isinstance(p, (int, float)) or not 0.8 <= p <= 1.0:
-        return False, f"top_p={p!r}: set a high value such as 0.9 (0.8 to 1.0) so the word choice stays wide"
-    return True, f"top_p={p}"
+    return _headline_lever(ctx, "top_p", 0.8, 1.0, "set a high value such as 0.9 (0.8 to 1.0) so the word choice stays wide",
+                           "accepts no top_p (it keeps the default 1)")
 
 
 @_check("t2-output-limit")
 def t2_output_limit(ctx: Context) -> tuple[bool, str]:
-    req = _request(ctx, "headline_request")
-    if _info(req).reasoning:
-        return _reasoning_limit(req, 100, upper=True)
-    return _sampling_limit(req, 60, 100)
+    cap = course.LESSON_HEADLINES["max_tokens"]
+    return _output_limit(_request(ctx, "headline_request"), cap, 60, cap)
 
 
 @_check("t2-system-message")
@@ -669,37 +567,40 @@ def t2_distinct(ctx: Context) -> tuple[bool, str]:
     return True, f"{len(heads)} headlines, most similar pair overlaps {score:.2f}; {len(bold)} provoke"
 
 
+def _headlines_naming(ctx: Context, words: re.Pattern[str], what: str, examples: str) -> tuple[bool, str]:
+    """At least three of the headlines use the brief's vocabulary for ``what``."""
+    heads = _headlines(ctx)
+    hits = [h for h in heads if words.search(h)]
+    if len(hits) < 3:
+        return False, f"only {len(hits)} of {len(heads)} headlines {what} ({examples}...)"
+    return True, f"{len(hits)} of {len(heads)} headlines {what}"
+
+
 @_check("t2-audience")
 def t2_audience(ctx: Context) -> tuple[bool, str]:
-    heads = _headlines(ctx)
-    hits = [h for h in heads if _AUDIENCE.search(h)]
-    if len(hits) < 3:
-        return False, f"only {len(hits)} of {len(heads)} headlines speak to sales managers (sales, reps, quota, pipeline, deals...)"
-    return True, f"{len(hits)} of {len(heads)} headlines speak to sales teams"
+    return _headlines_naming(ctx, course.AUDIENCE_WORDS, "speak to sales teams", "sales, reps, quota, pipeline, deals")
 
 
 @_check("t2-pain-point")
 def t2_pain_point(ctx: Context) -> tuple[bool, str]:
-    heads = _headlines(ctx)
-    hits = [h for h in heads if _PAIN.search(h)]
-    if len(hits) < 3:
-        return False, f"only {len(hits)} of {len(heads)} headlines address manual data entry (typing, CRM, spreadsheets...)"
-    return True, f"{len(hits)} of {len(heads)} headlines address manual data entry"
+    return _headlines_naming(ctx, course.PAIN_WORDS, "address manual data entry", "typing, CRM, spreadsheets")
 
 
 @_check("t2-cost")
 def t2_cost(ctx: Context) -> tuple[bool, str]:
     fn = ctx.attr("headline_cost")
-    for n, tokens, price, budget in [(50, 100, 0.06, 500.0), (1_000, 250, 0.06, 10.0), (12, 80, 0.002, 0.01)]:
+    stated = (course.HEADLINES_NEEDED, course.TOKENS_PER_HEADLINE_REQUEST, course.LESSON_PRICE_T2, course.BUDGET_USD)
+    for n, tokens, price, budget in [stated, (1_000, 250, 0.06, 10.0), (12, 80, 0.002, 0.01)]:
         got = fn(requests=n, tokens_per_request=tokens, price_per_1k=price, budget=budget)
         want = n * tokens / 1000 * price
         if not isinstance(got, dict) or not _close(got.get("cost"), want, 1e-6) or got.get("within_budget") is not (want <= budget):
             return False, (f"{n} requests x {tokens} tokens at ${price}/1K with a ${budget} budget: got {got!r:.120}, "
                            f"expected cost {want:.4f} and within_budget={want <= budget}")
     d = fn()
-    if not isinstance(d, dict) or not _close(d.get("cost"), 0.30, 1e-6):
-        return False, "with its defaults headline_cost() should use the lesson's inputs (50 x 100 tokens at $0.06/1K)"
-    return True, f"50 requests cost ${d['cost']:.2f} of the $500 budget"
+    n, tokens, price, budget = stated
+    if not isinstance(d, dict) or not _close(d.get("cost"), n * tokens / 1000 * price, 1e-6):
+        return False, f"with its defaults headline_cost() should use the lesson's inputs ({n} x {tokens} tokens at ${price}/1K)"
+    return True, f"{n} requests cost ${d['cost']:.2f} of the ${budget:,.0f} budget"
 
 
 # --------------------------------------------------------------------------- template 3: financial analysis
@@ -707,18 +608,18 @@ def t2_cost(ctx: Context) -> tuple[bool, str]:
 
 @_check("t3-model")
 def t3_model(ctx: Context) -> tuple[bool, str]:
-    req = _request(ctx, "analysis_request", load_data())
+    req = _request(ctx, "analysis_request", course.load_financials())
     info = _info(req)
     if info.reasoning:
         return True, f"{req['model']}: a reasoning model"
     if base_id(info.id) in FLAGSHIPS:
         return True, f"{req['model']}: a flagship sampling model (at temperature 0)"
-    return False, f"{req['model']}: use a reasoning model (o1, o3, gpt-5...) or a flagship sampling model for exact arithmetic"
+    return False, f"{req['model']}: use a reasoning model (such as {REASONING}) or a flagship sampling model for exact arithmetic"
 
 
 @_check("t3-zero-creativity")
 def t3_zero_creativity(ctx: Context) -> tuple[bool, str]:
-    req = _request(ctx, "analysis_request", load_data())
+    req = _request(ctx, "analysis_request", course.load_financials())
     if _info(req).reasoning:
         _sampling_free(req, req["model"])
         if req.get("reasoning_effort") == "minimal":
@@ -732,15 +633,13 @@ def t3_zero_creativity(ctx: Context) -> tuple[bool, str]:
 
 @_check("t3-output-limit")
 def t3_output_limit(ctx: Context) -> tuple[bool, str]:
-    req = _request(ctx, "analysis_request", load_data())
-    if _info(req).reasoning:
-        return _reasoning_limit(req, 1_500, upper=False)
-    return _sampling_limit(req, 1_500, None)
+    least = course.LESSON_ANALYSIS["max_tokens"]
+    return _output_limit(_request(ctx, "analysis_request", course.load_financials()), least, least, None)
 
 
 @_check("t3-system-message")
 def t3_system_message(ctx: Context) -> tuple[bool, str]:
-    req = _request(ctx, "analysis_request", load_data())
+    req = _request(ctx, "analysis_request", course.load_financials())
     text = _instructions(req)
     fmt = req.get("response_format")
     structured = isinstance(fmt, dict) and str(fmt.get("type", "")).startswith("json")
@@ -754,7 +653,7 @@ def t3_system_message(ctx: Context) -> tuple[bool, str]:
 
 
 def _analysis(ctx: Context) -> tuple[dict[str, Any], str, dict[str, Any]]:
-    csv_text = load_data()
+    csv_text = course.load_financials()
     got, _, body = _run(ctx, "analyze", csv_text)
     if not isinstance(got, dict) or not isinstance(got.get("result"), dict):
         raise _Fail(f"analyze() should return {{'work': str, 'result': dict}}; got {got!r:.100}")
@@ -821,14 +720,16 @@ def t3_factual(ctx: Context) -> tuple[bool, str]:
 @_check("t3-cost")
 def t3_cost(ctx: Context) -> tuple[bool, str]:
     fn = ctx.attr("report_cost")
-    for tokens, price in [(1_500, 0.15), (40_000, 0.15), (700, 0.002)]:
+    stated = (course.REPORT_TOKENS, course.LESSON_PRICE_T3)
+    for tokens, price in [stated, (40_000, 0.15), (700, 0.002)]:
         got = fn(report_tokens=tokens, price_per_1k=price)
         if not _close(got, tokens / 1000 * price, 1e-9):
             return False, f"report_cost({tokens} tokens, ${price}/1K) = {got!r}, expected {tokens / 1000 * price:.6f}"
     d = fn()
-    if not _close(d, 0.225, 1e-9):
-        return False, f"report_cost() with its defaults gives {d!r}: use the lesson's 1,500 tokens at $0.15/1K"
-    return True, f"one 1,500-token report: ${d:.3f} at the lesson's price"
+    tokens, price = stated
+    if not _close(d, tokens / 1000 * price, 1e-9):
+        return False, f"report_cost() with its defaults gives {d!r}: use the lesson's {tokens:,} tokens at ${price}/1K"
+    return True, f"one {tokens:,}-token report: ${d:.3f} at the lesson's price"
 
 
 # --------------------------------------------------------------------------- across templates
@@ -840,8 +741,8 @@ _REQUESTS = (("support_request", ()), ("headline_request", ()), ("analysis_reque
 def api_accepts(ctx: Context) -> tuple[bool, str]:
     bad = []
     for name, args in _REQUESTS:
-        req = _request(ctx, name, *(load_data() if a is None else a for a in args))
-        errors = _api_errors(req)
+        req = _request(ctx, name, *(course.load_financials() if a is None else a for a in args))
+        errors = api_errors(req)
         if errors:
             bad.append(f"{name}(): {errors[0].code} ({errors[0].message.split(';')[0]})")
     if bad:
@@ -851,7 +752,7 @@ def api_accepts(ctx: Context) -> tuple[bool, str]:
 
 @_check("sends-request")
 def sends_request(ctx: Context) -> tuple[bool, str]:
-    csv_text = load_data()
+    csv_text = course.load_financials()
     notes = []
     for send, build, args in (("support_reply", "support_request", ()), ("headlines", "headline_request", ()),
                               ("analyze", "analysis_request", (csv_text,))):
@@ -870,7 +771,7 @@ def sends_request(ctx: Context) -> tuple[bool, str]:
         if send == "headlines" and (not isinstance(result, list) or not result or any(str(h).strip() not in content for h in result)):
             return False, "headlines() returns text that is not in the model's reply"
         if send == "analyze":
-            parsed = _json(content)
+            parsed = _loads(content)
             if isinstance(parsed, dict) and isinstance(result, dict) and result.get("result") != parsed:
                 return False, "analyze() returns a result that differs from the JSON the model sent"
         notes.append(f"{send}: {transport.served[0].tier}")

@@ -1,9 +1,9 @@
 """Checks for exercise 04: the lesson's five common problems (rate limits, overload, cost,
 inconsistent outputs, 401), each reproduced offline.
 
-Also the data the exercise uses: the messages its cassette answers, and ``make_usage_log``, the
-seeded generator of ``data/ex04_usage_log.jsonl`` (checks price freshly generated logs, so
-answers typed in from the shipped file do not pass).
+The data they use (messages, emails, the usage-log generator) is lesson content, in
+``labkit.course.ex04``; the costs checks price freshly generated logs, so answers typed in from
+the shipped file do not pass.
 """
 
 from __future__ import annotations
@@ -11,121 +11,33 @@ from __future__ import annotations
 import json
 import math
 import random
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx2
 import openai
 
-from ..authoring import SNAPSHOTS
-from ..modes import transport_of
 from ..costs import cost
+from ..course.ex03 import PLAYBOOK_TOKENS, SUPPORT_PLAYBOOK
+from ..course.ex04 import (
+    CLASSIFY_EMAILS,
+    FALLBACK_MODELS,
+    FAQ_ASKED,
+    FEATURES,
+    MODEL,
+    OVERLOAD_MESSAGES,
+    RATE_MESSAGES,
+    TRIAGE,
+    make_usage_log,
+)
+from ..modes import transport_of
 from . import Context, register
-from .ex03 import SUPPORT_PLAYBOOK
-
-# --------------------------------------------------------------------------- data
-
-#: A burst of triage calls: the answer's headers say the minute's token budget is nearly spent.
-RATE_MESSAGES = [
-    {"role": "system", "content": "Reply with one word: the category of this support email (billing, technical, sales or other)."},
-    {"role": "user", "content": "Hi, our invoice for October shows 14 seats but we only have 11 users. Can you correct it?"},
-]
-RATE_HEADERS = {
-    "x-ratelimit-limit-requests": "500",
-    "x-ratelimit-remaining-requests": "212",
-    "x-ratelimit-reset-requests": "34.56s",
-    "x-ratelimit-limit-tokens": "200000",
-    "x-ratelimit-remaining-tokens": "1450",
-    "x-ratelimit-reset-tokens": "1m2.4s",
-}
-
-#: The request the fallback cascade sends to each model in turn.
-OVERLOAD_MESSAGES = [
-    {"role": "system", "content": "You write short, plain status updates for TaskFlow Pro customers."},
-    {"role": "user", "content": "Write a two-sentence status update: Outlook calendar sync is delayed by up to "
-                                "30 minutes, and a fix is being rolled out today."},
-]
-
-#: Emails the classifier is graded on (their recorded tickets are in cassettes/ex04.json).
-CLASSIFY_EMAILS = [
-    "Subject: All our projects are gone\n\nWe logged in this morning and every project in our workspace is empty. "
-    "Tasks, files, comments, all gone. We have a client review at 2pm. Please call me.",
-    "Subject: Question about annual billing\n\nHi! If we switch from monthly to annual billing halfway through "
-    "the month, do we get credit for the days we already paid? Thanks, Maria",
-    "Subject: Loving the new workload view\n\nJust wanted to say the workload view has made our Monday planning "
-    "twice as fast. Is there a way to export it as an image for our weekly slides?",
-]
-
-#: Tokens in the playbook as a system message (gpt-4o's o200k_base); tests/test_ex04.py recounts it.
-PLAYBOOK_TOKENS = 1129
-
-FEATURES = ("ticket-triage", "faq-bot", "weekly-report", "doc-summarizer", "headline-gen")
-
-
-def make_usage_log(seed: int = 20261001, days: int = 7) -> list[dict[str, Any]]:
-    """A week of synthetic production usage (one dict per request), as a usage log would hold it.
-
-    Built to hold the usual culprits: a FAQ bot on gpt-4o whose prompt starts with a timestamp
-    (so the prompt cache never hits), weekly reports on gpt-5 with thousands of reasoning tokens,
-    and a summariser whose huge prompts top the token count without topping the bill.
-    """
-    rng = random.Random(seed)
-    start = datetime(2026, 10, 5, tzinfo=timezone.utc)
-    rows: list[dict[str, Any]] = []
-
-    def add(when: datetime, feature: str, model: str, prompt: int, completion: int,
-            cached: int = 0, reasoning: int = 0, prefix: str = "") -> None:
-        rows.append({
-            "ts": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "request_id": f"req_{rng.getrandbits(96):024x}",
-            "feature": feature,
-            "model": SNAPSHOTS[model],
-            "prompt_prefix": prefix or f"Current time: {when:%Y-%m-%d %H:%M}. You are the support assistant for TaskFlow Pro",
-            "usage": {
-                "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-                "prompt_tokens_details": {"cached_tokens": cached},
-                "completion_tokens_details": {"reasoning_tokens": reasoning},
-            },
-        })
-
-    def moment(day: int) -> datetime:
-        return start + timedelta(days=day, seconds=rng.randrange(7 * 3600, 20 * 3600))
-
-    for day in range(days):
-        for _ in range(rng.randint(80, 100)):
-            add(moment(day), "ticket-triage", "gpt-4.1-mini", rng.randint(280, 620), rng.randint(35, 90),
-                cached=0, prefix="You triage customer emails for TaskFlow Pro. Classify the email's sentiment")
-        for _ in range(rng.randint(105, 125)):
-            add(moment(day), "faq-bot", "gpt-4o", rng.randint(1150, 1260), rng.randint(110, 240))
-        for _ in range(rng.randint(2, 4)):
-            add(moment(day), "doc-summarizer", "gpt-4.1-mini", rng.randint(60_000, 120_000), rng.randint(250, 400),
-                prefix="Summarise the attached contract for a project manager. Contract text follows")
-        for _ in range(rng.randint(10, 16)):
-            add(moment(day), "headline-gen", "gpt-4.1-mini", rng.randint(60, 120), rng.randint(15, 40),
-                prefix="You are a marketing copywriter. Write compelling 10-word headlines.")
-    for week_day in range(0, days, 7):  # Monday: the weekly report for each of 12 teams
-        for _ in range(12):
-            reasoning = rng.randint(4_000, 10_000)
-            add(moment(week_day), "weekly-report", "gpt-5", rng.randint(3_000, 5_000), reasoning + rng.randint(800, 1_600),
-                reasoning=reasoning, prefix="Write this team's weekly status report from the task activity below")
-    rows.sort(key=lambda r: r["ts"])
-    return rows
-
-
-def write_usage_log(path: Any) -> None:
-    """Write the shipped ``data/ex04_usage_log.jsonl`` (one JSON object per line)."""
-    from pathlib import Path
-
-    lines = [json.dumps(r, separators=(",", ":")) for r in make_usage_log()]
-    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
-
 
 # --------------------------------------------------------------------------- 1. rate limits
 
 
 @register("ex04.rate-limit-headers")
 def rate_limit_headers(ctx: Context) -> tuple[bool, str]:
-    raw = ctx.client().chat.completions.with_raw_response.create(model="gpt-4.1-mini", messages=RATE_MESSAGES)
+    raw = ctx.client().chat.completions.with_raw_response.create(model=MODEL, messages=RATE_MESSAGES)
     cases = [
         (raw.headers, {"limit_requests": 500, "remaining_requests": 212, "reset_requests": 34.56,
                        "limit_tokens": 200_000, "remaining_tokens": 1450, "reset_tokens": 62.4}),
@@ -185,18 +97,19 @@ def _cascade(ctx: Context, scenario: str) -> tuple[Any, BaseException | None, li
 
 @register("ex04.fallback")
 def fallback(ctx: Context) -> tuple[bool, str]:
-    for scenario, want_model in (("503, ok", "gpt-4o"), ("429, timeout, ok", "gpt-5-mini")):
+    for scenario, want_model in (("503, ok", FALLBACK_MODELS[1]), ("429, timeout, ok", FALLBACK_MODELS[2])):
         result, error, models = _cascade(ctx, scenario)
         if error is not None or not (isinstance(result, tuple) and len(result) == 2):
             return False, f"[{scenario}] tried {models}, then {'raised ' + type(error).__name__ if error else f'returned {result!r:.50}'}"
-        if result[1] != want_model or models != list(("gpt-5", "gpt-4o", "gpt-5-mini")[: len(models)]) or models[-1] != want_model:
+        if result[1] != want_model or models != list(FALLBACK_MODELS[: len(models)]) or models[-1] != want_model:
             return False, f"[{scenario}] tried {models} and reported {result[1]!r}; expected to fall back to {want_model}"
         if not isinstance(result[0], str) or not result[0]:
             return False, f"[{scenario}] returned text {result[0]!r:.40}"
     result, error, models = _cascade(ctx, "503, 503, 503")
     if not isinstance(error, openai.InternalServerError):
         return False, f"every model overloaded: tried {models} and {'raised ' + type(error).__name__ if error else f'returned {result!r:.40}'}; re-raise the last error"
-    return True, "503 -> gpt-4o; 429 then timeout -> gpt-5-mini; all three overloaded -> InternalServerError"
+    return True, (f"503 -> {FALLBACK_MODELS[1]}; 429 then timeout -> {FALLBACK_MODELS[2]}; "
+                  "all three overloaded -> InternalServerError")
 
 
 @register("ex04.no-fallback-on-4xx")
@@ -272,20 +185,19 @@ def top_requests(ctx: Context) -> tuple[bool, str]:
 def cache_friendly(ctx: Context) -> tuple[bool, str]:
     fn = ctx.attr("faq_messages")
     stamp = ctx.attr("stamp")
-    a_time, b_time = datetime(2026, 10, 6, 9, 14), datetime(2026, 10, 6, 16, 2)
-    a = fn("How do I reset two-factor authentication?", a_time)
-    b = fn("Can I get a refund on a monthly plan?", b_time)
+    (a_question, a_time), (b_question, b_time) = FAQ_ASKED
+    a = fn(a_question, a_time)
+    b = fn(b_question, b_time)
     if not (isinstance(a, list) and isinstance(b, list) and a and b):
         return False, f"faq_messages() returned {a!r:.80}"
     if a[0] != b[0]:
         return False, "the first message differs between two questions asked at different times, so the prompt cache can never reuse it"
     if SUPPORT_PLAYBOOK not in str(a[0].get("content")):
         return False, "the shared first message must hold the whole playbook (caching starts at 1,024 tokens of shared prefix)"
-    prefix = PLAYBOOK_TOKENS
     later_a = " ".join(str(m.get("content")) for m in a[1:])
-    if stamp(a_time) not in later_a or "two-factor" not in later_a:
+    if stamp(a_time) not in later_a or a_question not in later_a:
         return False, "the current time and the question must still be sent, after the shared part"
-    return True, f"the {prefix:,}-token playbook is a prefix shared by every request; time and question come after it"
+    return True, f"the {PLAYBOOK_TOKENS:,}-token playbook is a prefix shared by every request; time and question come after it"
 
 
 # --------------------------------------------------------------------------- 4. inconsistent outputs
@@ -323,8 +235,7 @@ def structured_output(ctx: Context) -> tuple[bool, str]:
                            "use a strict json_schema (client.chat.completions.parse(response_format=Ticket))")
     if len(bodies) != 2:
         return False, f"{len(bodies)} requests for two emails"
-    want = [("negative", "critical", "technical"), ("neutral", "low", "billing")]
-    for r, w in zip(results, want):
+    for r, w in zip(results, TRIAGE):
         if not isinstance(r, ticket) or (r.sentiment, r.urgency, r.category) != w:
             return False, f"returned {r!r:.100}; expected a Ticket with {w}"
     return True, "strict json_schema requests; both emails came back as validated Tickets"

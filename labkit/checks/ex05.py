@@ -3,8 +3,10 @@
 Every run goes through a real ``AsyncOpenAI`` on :class:`labkit.ratelimit.LoopFaults` (the
 recordings in ``cassettes/ex05.json``, 50 ms +/- 10 ms of modelled latency, faults scripted per
 email) on a :class:`labkit.ratelimit.VirtualTimeLoop`: waiting costs no real time, and the
-timestamps, peaks and throughput are the same on every machine. The full 1,000-email run is
-made once per check session and shared by the checks that read it.
+timestamps, peaks and throughput are the same on every machine. The graded full run (GRADED
+emails, with ``FULL_RUN``'s limits) is made once per check session and shared by the checks
+that read it. The emails, the latency model and the scripted faults are the lesson's
+(``labkit.course.ex05``); the grading is here.
 """
 
 from __future__ import annotations
@@ -20,16 +22,18 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..faults import Latency
-from ..paths import data_dir
+from ..course.ex05 import (
+    DEFAULT_QUEUE, FAULTS, FIELDS, FULL_RUN, LATENCY_BASE, MODEL, RETRY_AFTER_MS, ROUTES, Category, Sentiment, Urgency,
+    email_text, faults_for, load_emails, virtual_latency,
+)
 from ..ratelimit import Crash, lab_client, run_virtual, theoretical_rps, window_peak
 from ..replay import load_cassette, resolve_cassette
 from ..tokens import count_tokens
 from . import Context, register
 
-LATENCY_BASE, LATENCY_JITTER = 0.05, 0.01
-FULL = {"concurrency": 12, "rpm": 60_000, "tpm": 50_000_000}
 WINDOWS = (0.25, 0.5, 1.0, 2.0)
+#: The limits of the small scenario runs (faults, crash): 4 in flight, rate limits that never bind.
+SMALL_RUN = {"concurrency": 4, "rpm": 60_000, "tpm": 50_000_000}
 
 
 # --------------------------------------------------------------------------- data
@@ -37,18 +41,14 @@ WINDOWS = (0.25, 0.5, 1.0, 2.0)
 
 @lru_cache(maxsize=1)
 def emails() -> tuple[dict[str, Any], ...]:
-    with (data_dir() / "emails.jsonl").open(encoding="utf-8") as f:
-        return tuple(json.loads(line) for line in f if line.strip())
-
-
-def content_of(email: dict[str, Any]) -> str:
-    """The user message the exercise sends for an email (how the checks recognise a request)."""
-    return f"<email>\nSubject: {email['subject']}\n\n{email['body']}\n</email>"
+    """The lesson's emails, read once per process."""
+    return tuple(load_emails())
 
 
 @lru_cache(maxsize=1)
 def _by_content() -> dict[str, str]:
-    return {content_of(e): e["id"] for e in emails()}
+    """Email id by the user message the exercise sends for it (how the checks recognise a request)."""
+    return {email_text(e): e["id"] for e in emails()}
 
 
 @lru_cache(maxsize=1)
@@ -72,7 +72,7 @@ def id_of(body: dict[str, Any] | None) -> str | None:
 def tokens_of(body: dict[str, Any] | None) -> int:
     """What a request counts against TPM: prompt tokens plus its output limit."""
     body = body or {}
-    model = body.get("model", "gpt-4.1-mini")
+    model = body.get("model", MODEL)
     limit = body.get("max_completion_tokens") or body.get("max_tokens") or 0
     return count_tokens(body.get("messages") or [], model) + int(limit)
 
@@ -118,7 +118,7 @@ def _lines(path: Path) -> list[Any]:
 
 def lab(**kwargs: Any) -> Any:
     """An AsyncOpenAI on the ex05 recordings with the checks' latency model."""
-    return lab_client("ex05", latency=Latency(base=LATENCY_BASE, jitter=LATENCY_JITTER, seed=5), **kwargs)
+    return lab_client("ex05", latency=virtual_latency(), **kwargs)
 
 
 def run_batch(
@@ -165,7 +165,7 @@ def full_run(ctx: Context) -> Run:
     cached = getattr(ctx, "_ex05_full", None)
     if cached is None:
         with tempfile.TemporaryDirectory() as tmp:
-            cached = run_batch(ctx, list(graded_batch()), Path(tmp) / "results.jsonl", **FULL)
+            cached = run_batch(ctx, list(graded_batch()), Path(tmp) / "results.jsonl", **FULL_RUN)
         ctx._ex05_full = cached  # type: ignore[attr-defined]
     if cached.raised is not None:
         raise cached.raised
@@ -175,6 +175,23 @@ def full_run(ctx: Context) -> Run:
 def _error(run: Run) -> str:
     err = run.raised
     return f"process_batch raised {type(err).__name__}: {str(err).splitlines()[0][:160] if str(err) else ''}"
+
+
+def expected_queue(fields: dict[str, str]) -> str:
+    """The queue the lesson's routing rules (ROUTES, then DEFAULT_QUEUE) give these fields."""
+    return next((str(queue) for field, value, queue in ROUTES if fields[field] == value), str(DEFAULT_QUEUE))
+
+
+def _one_ok_line_each(run: Run, ids: list[str]) -> str | None:
+    """What is wrong if some of ``ids`` have no ok line or an email has several, else None."""
+    counts = run.ok_counts()
+    missing = [i for i in ids if counts.get(i, 0) == 0]
+    if missing:
+        return f"{len(missing)} of {len(ids)} emails have no ok line (e.g. {', '.join(missing[:3])})"
+    twice = [i for i, n in counts.items() if n > 1]
+    if twice:
+        return f"{len(twice)} emails have more than one ok line (e.g. {twice[0]} x{counts[twice[0]]})"
+    return None
 
 
 # --------------------------------------------------------------------------- checks
@@ -202,7 +219,7 @@ def structured(ctx: Context) -> tuple[bool, str]:
     if not isinstance(parsed, BaseModel):
         return False, f"returned {type(got).__name__} whose .choices[0].message.parsed is {type(parsed).__name__}: return the parse() result"
     want = recorded_answers()[email["id"]]
-    seen = {k: str(getattr(parsed, k, None)) for k in ("sentiment", "urgency", "category")}
+    seen = {k: str(getattr(parsed, k, None)) for k in FIELDS}
     if seen != {k: want[k] for k in seen}:
         return False, f"parsed {seen}, the response said { {k: want[k] for k in seen} }"
     return True, f"one strict json_schema request; parsed {seen['urgency']} / {seen['sentiment']} / {seen['category']}"
@@ -213,11 +230,12 @@ def routing(ctx: Context) -> tuple[bool, str]:
     route, Classification = ctx.attr("route"), ctx.attr("Classification")
     wrong = []
     n = 0
-    for sentiment in ("positive", "neutral", "negative"):
-        for urgency in ("low", "medium", "high", "critical"):
-            for category in ("billing", "technical", "sales", "other"):
-                c = Classification(sentiment=sentiment, urgency=urgency, category=category, summary="probe")
-                want = "human" if urgency == "critical" else "senior_support" if sentiment == "negative" else "standard"
+    for sentiment in Sentiment:
+        for urgency in Urgency:
+            for category in Category:
+                fields = {"sentiment": sentiment, "urgency": urgency, "category": category}
+                c = Classification(**fields, summary="probe")
+                want = expected_queue(fields)
                 got = [str(route(c)) for _ in range(2)]
                 n += 1
                 if got[0] != got[1]:
@@ -233,18 +251,14 @@ def routing(ctx: Context) -> tuple[bool, str]:
 def all_processed(ctx: Context) -> tuple[bool, str]:
     run = full_run(ctx)
     ids = [e["id"] for e in graded_batch()]
-    counts = run.ok_counts()
-    missing = [i for i in ids if counts.get(i, 0) == 0]
-    twice = [i for i, n in counts.items() if n > 1]
-    if missing:
-        return False, f"{len(missing)} of {len(ids)} emails have no ok line (e.g. {', '.join(missing[:3])}); {len(run.transport.attempts)} requests were sent"
-    if twice:
-        return False, f"{len(twice)} emails have more than one ok line (e.g. {twice[0]} x{counts[twice[0]]})"
+    problem = _one_ok_line_each(run, ids)
+    if problem:
+        return False, f"{problem}; {len(run.transport.attempts)} requests were sent"
     want = recorded_answers()
     for item in run.lines:
         if isinstance(item, dict) and item.get("status") == "ok":
             exp = want.get(str(item.get("id")), {})
-            diff = [k for k in ("sentiment", "urgency", "category") if str(item.get(k)) != exp.get(k)]
+            diff = [k for k in FIELDS if str(item.get(k)) != exp.get(k)]
             if diff:
                 return False, f"{item['id']}: the line says {diff[0]}={item.get(diff[0])!r}, the model answered {exp.get(diff[0])!r}"
     return True, f"{len(ids)} emails (every hard case included), one ok line each, matching the answers ({len(run.transport.attempts)} requests)"
@@ -253,12 +267,43 @@ def all_processed(ctx: Context) -> tuple[bool, str]:
 @register("ex05.concurrency-limit")
 def concurrency_limit(ctx: Context) -> tuple[bool, str]:
     run = full_run(ctx)
-    limit, peak = FULL["concurrency"], run.transport.max_in_flight
+    limit, peak = FULL_RUN["concurrency"], run.transport.max_in_flight
     if peak > limit:
         return False, f"{peak} requests were in flight at once with concurrency={limit}"
     if peak < 2:
         return False, f"never more than {peak} request in flight with concurrency={limit}: the emails ran one by one"
     return True, f"peak {peak} in flight with concurrency={limit}"
+
+
+@register("ex05.throughput")
+def throughput(ctx: Context) -> tuple[bool, str]:
+    limit = theoretical_rps(FULL_RUN["concurrency"], LATENCY_BASE, FULL_RUN["rpm"])
+    run = full_run(ctx)
+    rps = len(graded_batch()) / max(run.elapsed, 1e-9)
+    share = rps / limit
+    text = f"{rps:.0f} emails/s over {run.elapsed:.2f} s = {share:.0%} of the theoretical {limit:.0f}/s (concurrency {FULL_RUN['concurrency']} / {LATENCY_BASE * 1000:.0f} ms)"
+    return share >= 0.9, text
+
+
+@register("ex05.isolation")
+def isolation(ctx: Context) -> tuple[bool, str]:
+    batch = list(emails()[400:440])
+    bad, flaky = batch[3], batch[10]
+    faults = {email_text(bad): ["400"], email_text(flaky): ["500"] * 8}
+    with tempfile.TemporaryDirectory() as tmp:
+        run = run_batch(ctx, batch, Path(tmp) / "r.jsonl", client=lab(per_item=faults), max_attempts=3, **SMALL_RUN)
+    if run.raised is not None:
+        return False, _error(run) + ": one failing email stopped the whole batch"
+    counts = run.ok_counts()
+    others = [e["id"] for e in batch if e["id"] not in (bad["id"], flaky["id"])]
+    missing = [i for i in others if not counts.get(i)]
+    if missing:
+        return False, f"{len(missing)} healthy emails have no ok line (e.g. {missing[0]})"
+    recorded = {str(item.get("id")) for item in run.lines if isinstance(item, dict) and item.get("status") not in (None, "ok")}
+    lost = [e["id"] for e in (bad, flaky) if e["id"] not in recorded]
+    if lost:
+        return False, f"the failing email {lost[0]} has no error line: write record_error(...) for it"
+    return True, f"38 ok lines; {bad['id']} (400) and {flaky['id']} (500 every time) recorded as errors"
 
 
 @register("ex05.rate-limit")
@@ -288,34 +333,13 @@ def rate_limit(ctx: Context) -> tuple[bool, str]:
     return True, f"{rpm:,} rpm held ({rps:.0f} req/s over {req.elapsed:.2f} s) and {tpm:,} tpm held in every window"
 
 
-@register("ex05.isolation")
-def isolation(ctx: Context) -> tuple[bool, str]:
-    batch = list(emails()[400:440])
-    bad, flaky = batch[3], batch[10]
-    faults = {content_of(bad): ["400"], content_of(flaky): ["500"] * 8}
-    with tempfile.TemporaryDirectory() as tmp:
-        run = run_batch(ctx, batch, Path(tmp) / "r.jsonl", client=lab(per_item=faults), concurrency=4, rpm=60_000, tpm=50_000_000, max_attempts=3)
-    if run.raised is not None:
-        return False, _error(run) + ": one failing email stopped the whole batch"
-    counts = run.ok_counts()
-    others = [e["id"] for e in batch if e["id"] not in (bad["id"], flaky["id"])]
-    missing = [i for i in others if not counts.get(i)]
-    if missing:
-        return False, f"{len(missing)} healthy emails have no ok line (e.g. {missing[0]})"
-    recorded = {str(item.get("id")) for item in run.lines if isinstance(item, dict) and item.get("status") not in (None, "ok")}
-    lost = [e["id"] for e in (bad, flaky) if e["id"] not in recorded]
-    if lost:
-        return False, f"the failing email {lost[0]} has no error line: write record_error(...) for it"
-    return True, f"38 ok lines; {bad['id']} (400) and {flaky['id']} (500 every time) recorded as errors"
-
-
 @register("ex05.retries")
 def retries(ctx: Context) -> tuple[bool, str]:
     batch = list(emails()[440:464])
-    limited, bad, flaky = batch[2], batch[5], batch[8]
-    faults = {content_of(limited): ["429 retry-after-ms=700", "ok"], content_of(bad): ["400"], content_of(flaky): ["timeout", "503", "ok"]}
+    limited, bad, flaky = (batch[FAULTS[k][0]] for k in ("rate-limited", "bad-request", "flaky"))
+    limited_steps, flaky_steps = FAULTS["rate-limited"][1], FAULTS["flaky"][1]
     with tempfile.TemporaryDirectory() as tmp:
-        run = run_batch(ctx, batch, Path(tmp) / "r.jsonl", client=lab(per_item=faults), concurrency=4, rpm=60_000, tpm=50_000_000, max_attempts=4)
+        run = run_batch(ctx, batch, Path(tmp) / "r.jsonl", client=lab(per_item=faults_for(batch)), max_attempts=4, **SMALL_RUN)
     if run.raised is not None:
         return False, _error(run)
     tries = run.attempts_by_id()
@@ -324,14 +348,14 @@ def retries(ctx: Context) -> tuple[bool, str]:
     if got_bad != 1:
         return False, f"a 400 Bad Request was sent {got_bad} times: it is not retryable (the same request fails the same way)"
     a = tries.get(limited["id"], [])
-    if len(a) != 2 or not counts.get(limited["id"]):
-        return False, f"the email answered 429 then ok was tried {len(a)} times and {'is' if counts.get(limited['id']) else 'is not'} ok: retry a 429"
+    if len(a) != len(limited_steps) or not counts.get(limited["id"]):
+        return False, f"the email answered {', then '.join(limited_steps)} was tried {len(a)} times and {'is' if counts.get(limited['id']) else 'is not'} ok: retry a 429"
     gap = a[1].at - a[0].at
-    if gap < 0.7 - 1e-6:
-        return False, f"retried a 429 after {gap:.3f} s although it said retry-after-ms=700"
+    if gap < RETRY_AFTER_MS / 1000 - 1e-6:
+        return False, f"retried a 429 after {gap:.3f} s although it said retry-after-ms={RETRY_AFTER_MS}"
     f = tries.get(flaky["id"], [])
-    if len(f) != 3 or not counts.get(flaky["id"]):
-        return False, f"the email answered timeout, 503, ok was tried {len(f)} times: timeouts and 5xx are retryable"
+    if len(f) != len(flaky_steps) or not counts.get(flaky["id"]):
+        return False, f"the email answered {', '.join(flaky_steps)} was tried {len(f)} times: timeouts and 5xx are retryable"
     extra = [i for i, t in tries.items() if i not in (limited["id"], bad["id"], flaky["id"]) and len(t) != 1]
     if extra:
         return False, f"{extra[0]} was sent {len(tries[extra[0]])} times without any fault"
@@ -341,36 +365,21 @@ def retries(ctx: Context) -> tuple[bool, str]:
 @register("ex05.resume")
 def resume(ctx: Context) -> tuple[bool, str]:
     batch = list(emails()[464:504])
-    params = {"concurrency": 4, "rpm": 60_000, "tpm": 50_000_000}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "r.jsonl"
-        first = run_batch(ctx, batch, out, client=lab(crash_after=12), catch=(Exception, Crash), **params)
+        first = run_batch(ctx, batch, out, client=lab(crash_after=12), catch=(Exception, Crash), **SMALL_RUN)
         done = set(first.ok_counts())
         if not done:
             return False, "nothing was in the results file after a crash at the 13th request: append each line as the email finishes"
         with out.open("a", encoding="utf-8") as f:  # the crash also cut a line short
             f.write('{"id": "em-9999", "status": "o')
-        second = run_batch(ctx, batch, out, **params)
+        second = run_batch(ctx, batch, out, **SMALL_RUN)
     if second.raised is not None:
         return False, _error(second) + " on the resumed run (a half-written last line must be tolerated)"
     redone = sorted(done & {i for i in second.attempts_by_id() if i})
     if redone:
         return False, f"the resumed run sent {len(redone)} emails that had finished before the crash (e.g. {redone[0]})"
-    counts = second.ok_counts()
-    missing = [e["id"] for e in batch if counts.get(e["id"], 0) == 0]
-    twice = [i for i, n in counts.items() if n > 1]
-    if missing:
-        return False, f"after resuming, {len(missing)} emails have no ok line (e.g. {missing[0]})"
-    if twice:
-        return False, f"after resuming, {twice[0]} has {counts[twice[0]]} ok lines"
+    problem = _one_ok_line_each(second, [e["id"] for e in batch])
+    if problem:
+        return False, f"after resuming, {problem}"
     return True, f"{len(done)} finished before the crash; the resumed run sent only the other {len(batch) - len(done)}"
-
-
-@register("ex05.throughput")
-def throughput(ctx: Context) -> tuple[bool, str]:
-    run = full_run(ctx)
-    limit = theoretical_rps(FULL["concurrency"], LATENCY_BASE, FULL["rpm"])
-    rps = len(graded_batch()) / max(run.elapsed, 1e-9)
-    share = rps / limit
-    text = f"{rps:.0f} emails/s over {run.elapsed:.2f} s = {share:.0%} of the theoretical {limit:.0f}/s (concurrency {FULL['concurrency']} / {LATENCY_BASE * 1000:.0f} ms)"
-    return share >= 0.9, text

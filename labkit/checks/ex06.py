@@ -8,59 +8,34 @@ counters at once, and the checks assert on counts.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import multiprocessing
 import threading
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 
 import openai
 import redis
 
-from ..modes import transport_of
 from ..costs import cost, estimate
+from ..course.ex06 import BILLING, BUDGET_MAX_OUT, BUDGET_PROBE, EXPORT, PREMIUM, RESET, TAGLINE, TEMPERATURE
+from ..modes import transport_of
 from ..replay import load_cassette, resolve_cassette
 from ..tokens import count_tokens
 from . import Context, Outcome
-from .redis_checks import redis_check
+from .redis_checks import DECEMBER, START, concurrently, redis_check
 
 CASSETTE = "ex06"
-#: 2026-11-10 12:00:00 UTC: where the checks' clock starts (a whole minute, mid-month).
-START = datetime(2026, 11, 10, 12, 0, tzinfo=timezone.utc).timestamp()
-DECEMBER = datetime(2026, 12, 3, 9, 0, tzinfo=timezone.utc).timestamp()
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _recorded(label: str) -> dict[str, Any]:
-    """The request body of the cassette interaction with this label."""
-    for inter in load_cassette(resolve_cassette(CASSETTE)).interactions:
-        if inter.label == label and inter.body:
-            return inter.body
-    raise RuntimeError(f"cassettes/{CASSETTE}.json has no interaction labelled {label!r}: run `make cassettes`")
-
-
-def _messages(label: str) -> list[dict[str, Any]]:
-    return list(_recorded(label)["messages"])
-
-
-def RESET() -> list[dict[str, Any]]:  # noqa: N802 - reads like the constant it is
-    return _messages("support answer, premium model")
-
-
-def EXPORT() -> list[dict[str, Any]]:  # noqa: N802
-    return _messages("support answer: export")
-
-
-def BILLING() -> list[dict[str, Any]]:  # noqa: N802
-    return _messages("support answer: billing")
-
-
-def TAGLINE() -> list[dict[str, Any]]:  # noqa: N802
-    return _messages("tagline at temperature 1.0, authored variation 1")
+def _msgs(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A copy of one of the course's requests: code under test that edits its argument cannot change the course's."""
+    return copy.deepcopy(messages)
 
 
 def _served_costs(client: Any) -> list[tuple[list[Any], float]]:
@@ -100,9 +75,9 @@ def _make(ctx: Context, client: Any, r: redis.Redis, prefix: str, **kw: Any) -> 
 def cache_hit(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, str]:
     client = ctx.client(CASSETTE)
     ent = _make(ctx, client, r, prefix)
-    first = ent.complete(RESET(), user_id="u-cache")
+    first = ent.complete(_msgs(RESET), user_id="u-cache")
     spent = ent.spend()
-    second = ent.complete(RESET(), user_id="u-cache")
+    second = ent.complete(_msgs(RESET), user_id="u-cache")
     n = _n_served(client)
     if n != 1:
         return False, f"the same request twice made {n} API calls (expected 1: the second should come from Redis)"
@@ -120,16 +95,16 @@ def cache_key(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, str]:
     client = ctx.client(CASSETTE)
     ent = _make(ctx, client, r, prefix)
     cheap = ctx.attr("CHEAP")
-    base = ent.complete(RESET(), user_id="u-key")
-    other_model = ent.complete(RESET(), user_id="u-key", model=cheap)
+    base = ent.complete(_msgs(RESET), user_id="u-key")
+    other_model = ent.complete(_msgs(RESET), user_id="u-key", model=cheap)
     if _n_served(client) != 2 or other_model.cached:
         return False, f"model={cheap!r} with the same messages was served from the cache of {base.model!r}: the key ignores the model"
     if not str(other_model.model).startswith(cheap):
         return False, f"asked for {cheap!r}, the answer says model={other_model.model!r}"
-    cooler = ent.complete(RESET(), user_id="u-key", temperature=0.2)
+    cooler = ent.complete(_msgs(RESET), user_id="u-key", temperature=0.2)
     if _n_served(client) != 3 or cooler.cached:
         return False, "temperature=0.2 was served from the cache of the default-temperature request: the key ignores parameters"
-    again = ent.complete(RESET(), user_id="u-key", model=cheap)
+    again = ent.complete(_msgs(RESET), user_id="u-key", model=cheap)
     if _n_served(client) != 3 or not again.cached:
         return False, "repeating the cheaper-model request was not a cache hit"
     return True, "a different model and a different temperature each missed; the exact repeat hit"
@@ -140,9 +115,9 @@ def cache_policy(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, str]:
     client = ctx.client(CASSETTE)
     ttl = 1800
     ent = _make(ctx, client, r, prefix, cache_ttl=ttl)
-    ent.complete(EXPORT(), user_id="u-ttl", cache_ttl=0)  # creates the counters, caches nothing
+    ent.complete(_msgs(EXPORT), user_id="u-ttl", cache_ttl=0)  # creates the counters, caches nothing
     before = set(r.scan_iter(match=prefix + "*"))
-    ent.complete(BILLING(), user_id="u-ttl")
+    ent.complete(_msgs(BILLING), user_id="u-ttl")
     new = set(r.scan_iter(match=prefix + "*")) - before
     if not new:
         return False, f"no new key appeared under the client's prefix {prefix!r} after a cacheable request: nothing was cached"
@@ -151,8 +126,8 @@ def cache_policy(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, str]:
     if bad:
         return False, f"cache entries must expire within cache_ttl={ttl} s; TTLs seen: {bad} (-1 means no expiry)"
     n = _n_served(client)
-    ent.complete(TAGLINE(), user_id="u-ttl", temperature=1.0)
-    ent.complete(TAGLINE(), user_id="u-ttl", temperature=1.0)
+    ent.complete(_msgs(TAGLINE), user_id="u-ttl", temperature=1.0)
+    ent.complete(_msgs(TAGLINE), user_id="u-ttl", temperature=1.0)
     if _n_served(client) - n != 2:
         return False, "two identical requests at temperature 1.0 made one API call: high-temperature answers must not be cached"
     return True, f"the cache entry expires in {max(ttls.values())} s (<= {ttl}); temperature 1.0 was not cached"
@@ -241,10 +216,10 @@ def rate_limit_enforced(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool
     ent = _make(ctx, client, r, prefix, requests_per_minute=3, window_s=60)
     limited = ctx.attr("RateLimitExceeded")
     for _ in range(3):
-        ent.complete(BILLING(), user_id="alice", cache_ttl=0)
+        ent.complete(_msgs(BILLING), user_id="alice", cache_ttl=0)
     n = _n_served(client)
     try:
-        ent.complete(BILLING(), user_id="alice", cache_ttl=0)
+        ent.complete(_msgs(BILLING), user_id="alice", cache_ttl=0)
         return False, "a 4th request within the minute was answered (limit 3 per 60 s)"
     except limited as err:
         retry_after = getattr(err, "retry_after", None)
@@ -253,12 +228,12 @@ def rate_limit_enforced(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool
     if not isinstance(retry_after, (int, float)) or not 0 < retry_after <= 60:
         return False, f"RateLimitExceeded.retry_after should be the seconds until the window reopens (0 < s <= 60); got {retry_after!r}"
     try:
-        ent.complete(BILLING(), user_id="bob", cache_ttl=0)
+        ent.complete(_msgs(BILLING), user_id="bob", cache_ttl=0)
     except limited:
         return False, "bob was refused because alice used up her limit: count per user"
     ctx.clock.now += 61
     try:
-        ent.complete(BILLING(), user_id="alice", cache_ttl=0)
+        ent.complete(_msgs(BILLING), user_id="alice", cache_ttl=0)
     except limited:
         return False, "alice was still refused 61 s later: the window never reopens"
     return True, f"3 allowed, the 4th refused before any call (retry after {retry_after:.0f} s); bob unaffected; reopened a minute later"
@@ -266,38 +241,24 @@ def rate_limit_enforced(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool
 
 # --------------------------------------------------------------------------- budget
 
-PROBE_LABEL = "short summary used by the budget check"
-
 
 @_redis_check("ex06.budget-atomic")
 def budget_atomic(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, str]:
-    body = _recorded(PROBE_LABEL)
-    messages, max_out = body["messages"], body["max_completion_tokens"]
-    one = estimate(count_tokens(messages, body["model"]), max_out, body["model"]).total_usd
+    messages, max_out = _msgs(BUDGET_PROBE), BUDGET_MAX_OUT
+    one = estimate(count_tokens(messages, PREMIUM), max_out, PREMIUM).total_usd
     budget = 12 * one
     client = ctx.faults.client((), CASSETTE, latency=ctx.faults.Latency(base=0.01))  # the API takes 10 ms
     ent = _make(ctx, client, r, prefix, monthly_budget_usd=budget, on_budget="block", requests_per_minute=10**6)
     exceeded = ctx.attr("BudgetExceeded")
-    errors: list[str] = []
-    answered = [0]
-    lock = threading.Lock()
 
     def user(i: int) -> None:
         try:
             for _ in range(100):
                 ent.complete(messages, user_id=f"u{i}", feature="summary", max_completion_tokens=max_out, cache_ttl=0)
-                with lock:
-                    answered[0] += 1
         except exceeded:
             pass
-        except Exception as err:  # noqa: BLE001 - reported
-            errors.append(f"{type(err).__name__}: {err}"[:200])
 
-    threads = [threading.Thread(target=user, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = concurrently(user)
     if errors:
         return False, f"complete() raised under concurrency: {errors[0]}"
     costs = [c for _, c in _served_costs(client)]
@@ -316,7 +277,7 @@ def budget_atomic(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, str]
 def budget_modes(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, str]:
     cheap, premium = ctx.attr("CHEAP"), ctx.attr("PREMIUM")
     exceeded = ctx.attr("BudgetExceeded")
-    messages = RESET()
+    messages = _msgs(RESET)
     prompt = count_tokens(messages, premium)
     budget = 2.5 * estimate(prompt, 500, cheap).total_usd  # fits the cheap model, not the premium one
     if estimate(prompt, 500, premium).total_usd <= budget:
@@ -345,7 +306,7 @@ def budget_modes(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, str]:
     calls: list[str] = []
     ent = _make(ctx, client, r, prefix + "alert:", monthly_budget_usd=budget, on_budget="alert", alert=calls.append)
     got = ent.complete(messages, user_id="u-a")
-    ent.complete(EXPORT(), user_id="u-a")
+    ent.complete(_msgs(EXPORT), user_id="u-a")
     alerts = list(getattr(ent, "alerts", [])) or calls
     if not str(got.model).startswith(premium):
         return False, f"policy 'alert': the request should continue on {premium!r}; got model={got.model!r}"
@@ -362,37 +323,28 @@ def budget_modes(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, str]:
 def attribution(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, str]:
     client = ctx.client(CASSETTE)
     ent = _make(ctx, client, r, prefix, requests_per_minute=10**6)
-    questions = {"support": RESET(), "export": EXPORT(), "billing": BILLING()}
+    questions = {"support": _msgs(RESET), "export": _msgs(EXPORT), "billing": _msgs(BILLING)}
     unit: dict[str, float] = {}
     for inter in load_cassette(resolve_cassette(CASSETTE)).interactions:
         for feat, msgs in questions.items():
             if inter.body and inter.body.get("messages") == msgs and inter.body.get("model") == ctx.attr("PREMIUM") \
-                    and inter.body.get("temperature") == 0.7 and feat not in unit:
+                    and inter.body.get("temperature") == TEMPERATURE and feat not in unit:
                 data = json.loads(inter.content)
                 unit[feat] = cost(data["usage"], data["model"]).total_usd
     feats = list(questions)
-    errors: list[str] = []
 
-    def batch(jobs: list[tuple[str, str]]) -> None:
+    def batch(jobs: list[tuple[str, str]]) -> list[str]:
         lock = threading.Lock()
 
-        def work() -> None:
+        def work(_: int) -> None:
             while True:
                 with lock:
                     if not jobs:
                         return
                     user, feat = jobs.pop()
-                try:
-                    ent.complete(questions[feat], user_id=user, feature=feat, cache_ttl=0)
-                except Exception as err:  # noqa: BLE001
-                    errors.append(f"{type(err).__name__}: {err}"[:200])
-                    return
+                ent.complete(questions[feat], user_id=user, feature=feat, cache_ttl=0)
 
-        threads = [threading.Thread(target=work) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        return concurrently(work)
 
     plan = {"November": (START, 24), "December": (DECEMBER, 12)}
     truth: dict[str, tuple[dict[str, float], dict[str, float]]] = {}
@@ -405,7 +357,7 @@ def attribution(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, str]:
             by_user[u] = by_user.get(u, 0.0) + unit[f]
             by_feat[f] = by_feat.get(f, 0.0) + unit[f]
         truth[name] = (by_user, by_feat)
-        batch(jobs)
+        errors = batch(jobs)
         if errors:
             return False, f"complete() raised under concurrency: {errors[0]}"
     served_total = sum(c for _, c in _served_costs(client))
@@ -436,7 +388,7 @@ def _fmt(d: dict[str, float]) -> str:
 def cost_priced(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, str]:
     client = ctx.client(CASSETTE)
     ent = _make(ctx, client, r, prefix)
-    got = ent.complete(EXPORT(), user_id="u-price")
+    got = ent.complete(_msgs(EXPORT), user_id="u-price")
     want = sum(c for _, c in _served_costs(client))
     if not isinstance(got.cost_usd, (int, float)) or not _close(got.cost_usd, want):
         return False, f"Answer.cost_usd = {got.cost_usd!r}; the catalog prices this usage at ${want:.8f}"
@@ -448,14 +400,23 @@ def cost_priced(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, str]:
 # --------------------------------------------------------------------------- fallback
 
 
+def _scripted(ctx: Context, r: redis.Redis, prefix: str, scenario: str) -> tuple[Any, Any]:
+    """An API whose first answer is ``scenario`` (a labkit.faults scenario), and the client under test on it."""
+    client = ctx.faults.client(scenario, CASSETTE)
+    return client, _make(ctx, client, r, prefix)
+
+
+def _seen(client: Any) -> list[tuple[str, Any]]:
+    """(outcome, model) of every request the scripted API received."""
+    return [(a.outcome, (a.body or {}).get("model")) for a in transport_of(client).attempts]  # type: ignore[union-attr]
+
+
 @_redis_check("ex06.fallback-503")
 def fallback_503(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, str]:
-    client = ctx.faults.client("503", CASSETTE)
-    ent = _make(ctx, client, r, prefix)
-    got = ent.complete(RESET(), user_id="u-503")
-    attempts = transport_of(client).attempts  # type: ignore[union-attr]
-    seen = [(a.outcome, (a.body or {}).get("model")) for a in attempts]
-    if len(attempts) != 2 or attempts[0].outcome != "503":
+    client, ent = _scripted(ctx, r, prefix, "503")
+    got = ent.complete(_msgs(RESET), user_id="u-503")
+    seen = _seen(client)
+    if len(seen) != 2 or seen[0][0] != "503":
         return False, f"attempts {seen}: expected the 503, then one request to the next model"
     first, second = seen[0][1], seen[1][1]
     if first == second:
@@ -470,15 +431,13 @@ def fallback_503(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, str]:
 
 @_redis_check("ex06.no-fallback-400")
 def no_fallback_400(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, str]:
-    client = ctx.faults.client("400", CASSETTE)
-    ent = _make(ctx, client, r, prefix)
+    client, ent = _scripted(ctx, r, prefix, "400")
     try:
-        got = ent.complete(RESET(), user_id="u-400")
+        got = ent.complete(_msgs(RESET), user_id="u-400")
     except openai.BadRequestError:
         got = None
-    attempts = transport_of(client).attempts  # type: ignore[union-attr]
-    seen = [(a.outcome, (a.body or {}).get("model")) for a in attempts]
-    if len(attempts) != 1:
+    seen = _seen(client)
+    if len(seen) != 1:
         return False, f"attempts {seen}: a 400 means our request is wrong; another model must not be tried"
     if got is not None:
         return False, f"the 400 was swallowed and complete() returned {got!r:.80}; let BadRequestError propagate"

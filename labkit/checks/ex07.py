@@ -2,31 +2,30 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import shutil
 import tempfile
 import threading
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import openai
 import redis
 
-from ..modes import transport_of
 from ..costs import cost
+from ..course.ex07 import MARKETING, STAGE_MODELS, STAGES, STATUS, SUMMARY, TIER_LIMITS, TOPIC
 from ..lint import lint_request
+from ..modes import transport_of
 from ..replay import load_cassette, resolve_cassette
 from . import Context, Outcome, register
-from .redis_checks import redis_check
+from .redis_checks import DECEMBER, START, concurrently, redis_check
 
 CASSETTE = "ex07"
-START = datetime(2026, 11, 10, 12, 0, tzinfo=timezone.utc).timestamp()
-DECEMBER = datetime(2026, 12, 3, 9, 0, tzinfo=timezone.utc).timestamp()
-#: The lesson's tiers (requests per day, model, output limit).
-LESSON_TIERS = {"free": (10, "gpt-5-mini", 200), "pro": (500, "gpt-5", 1000), "enterprise": (10000, "gpt-5", 4000)}
+#: The course's tiers as the checks expect them (a copy: code under test cannot change what is expected).
+TIERS = copy.deepcopy(TIER_LIMITS)
 
 
 def _inter(label: str) -> Any:
@@ -36,8 +35,9 @@ def _inter(label: str) -> Any:
     raise RuntimeError(f"cassettes/{CASSETTE}.json has no interaction labelled {label!r}: run `make cassettes`")
 
 
-def _messages(label: str) -> list[dict[str, Any]]:
-    return list(_inter(label).body["messages"])
+def _msgs(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A copy of one of the course's requests: code under test that edits its argument cannot change the course's."""
+    return copy.deepcopy(messages)
 
 
 def _reply(label: str) -> str:
@@ -58,8 +58,9 @@ def _close(a: Any, b: float) -> bool:
     return isinstance(a, (int, float)) and math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
 
 
-MARKETING = "tenant request: marketing email"
-SUMMARY = "tenant request: meeting summary"
+#: The recordings that answer MARKETING and SUMMARY.
+REPLIES = {"marketing": "tenant request: marketing email", "summary": "tenant request: meeting summary"}
+REQUESTS = {"marketing": MARKETING, "summary": SUMMARY}
 
 
 # --------------------------------------------------------------------------- billing
@@ -83,9 +84,12 @@ def _billing_check(check_id: str) -> Callable[[Callable[..., Any]], Callable[[Co
     return deco
 
 
-def _billing(ctx: Context, client: Any, db_path: str) -> Any:
+def _billing(ctx: Context, client: Any, db_path: str, **tenants: tuple[str, int]) -> Any:
+    """The learner's TenantBilling on a fresh database, with these tenants (id=(plan, credits))."""
     billing = ctx.attr("TenantBilling")(client, db_path, clock=ctx.clock.time)
     billing.setup()
+    for tenant, (plan, credits) in tenants.items():
+        billing.add_tenant(tenant, plan, credits)
     return billing
 
 
@@ -102,17 +106,15 @@ def _rows(db_path: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
 @_billing_check("ex07.billing-records")
 def billing_records(ctx: Context, db_path: str) -> tuple[bool, str]:
     client = ctx.client(CASSETTE)
-    billing = _billing(ctx, client, db_path)
-    billing.add_tenant("acme", "pro", 5)
-    billing.add_tenant("globex", "free", 3)
-    plan = [("acme", MARKETING, "ai_content_generation"), ("acme", MARKETING, "ai_content_generation"),
-            ("acme", SUMMARY, "ai_summary"), ("globex", MARKETING, "ai_content_generation")]
-    results = [billing.process_request(t, _messages(label), feature=f) for t, label, f in plan]
+    billing = _billing(ctx, client, db_path, acme=("pro", 5), globex=("free", 3))
+    plan = [("acme", "marketing", "ai_content_generation"), ("acme", "marketing", "ai_content_generation"),
+            ("acme", "summary", "ai_summary"), ("globex", "marketing", "ai_content_generation")]
+    results = [billing.process_request(t, _msgs(REQUESTS[what]), feature=f) for t, what, f in plan]
     costs = _costs(client)
     if len(costs) != len(plan):
         return False, f"{len(plan)} requests made {len(costs)} API calls"
-    for (t, label, _), got, c in zip(plan, results, costs):
-        if not isinstance(got, dict) or got.get("result") != _reply(label):
+    for (t, what, _), got, c in zip(plan, results, costs):
+        if not isinstance(got, dict) or got.get("result") != _reply(REPLIES[what]):
             return False, f"process_request() should return the reply as 'result'; got {got!r:.120}"
         if not _close(got.get("cost_usd"), c):
             return False, f"cost_usd={got.get('cost_usd')!r}, the catalog prices that usage at ${c:.8f}"
@@ -132,14 +134,13 @@ def billing_records(ctx: Context, db_path: str) -> tuple[bool, str]:
 @_billing_check("ex07.credits-exhausted")
 def credits_exhausted(ctx: Context, db_path: str) -> tuple[bool, str]:
     client = ctx.faults.client((), CASSETTE, latency=ctx.faults.Latency(base=0.01))  # the API takes 10 ms
-    billing = _billing(ctx, client, db_path)
-    billing.add_tenant("tiny", "free", 5)
+    billing = _billing(ctx, client, db_path, tiny=("free", 5))
     out_of_credits = ctx.attr("OutOfCredits")
-    messages = _messages(MARKETING)
-    answered, refused, errors = [0], [0], []
+    messages = _msgs(MARKETING)
+    answered, refused = [0], [0]
     lock = threading.Lock()
 
-    def worker() -> None:
+    def worker(_: int) -> None:
         for _ in range(2):
             try:
                 billing.process_request("tiny", messages)
@@ -148,14 +149,8 @@ def credits_exhausted(ctx: Context, db_path: str) -> tuple[bool, str]:
             except out_of_credits:
                 with lock:
                     refused[0] += 1
-            except Exception as err:  # noqa: BLE001
-                errors.append(f"{type(err).__name__}: {err}"[:200])
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = concurrently(worker)
     if errors:
         return False, f"process_request() raised under concurrency: {errors[0]}"
     calls = len(transport_of(client).attempts)  # type: ignore[union-attr]
@@ -180,15 +175,13 @@ def credits_exhausted(ctx: Context, db_path: str) -> tuple[bool, str]:
 @_billing_check("ex07.invoice")
 def invoice(ctx: Context, db_path: str) -> tuple[bool, str]:
     client = ctx.client(CASSETTE)
-    billing = _billing(ctx, client, db_path)
-    billing.add_tenant("acme", "pro", 10)
-    billing.add_tenant("globex", "pro", 10)
-    plan = [(START, "acme", MARKETING, "ai_content_generation"), (START + 60, "acme", MARKETING, "ai_content_generation"),
-            (START + 120, "acme", SUMMARY, "ai_summary"), (START + 180, "globex", SUMMARY, "ai_summary"),
-            (DECEMBER, "acme", MARKETING, "ai_content_generation")]
-    for at, t, label, f in plan:
+    billing = _billing(ctx, client, db_path, acme=("pro", 10), globex=("pro", 10))
+    plan = [(START, "acme", "marketing", "ai_content_generation"), (START + 60, "acme", "marketing", "ai_content_generation"),
+            (START + 120, "acme", "summary", "ai_summary"), (START + 180, "globex", "summary", "ai_summary"),
+            (DECEMBER, "acme", "marketing", "ai_content_generation")]
+    for at, t, what, f in plan:
         ctx.clock.now = at
-        billing.process_request(t, _messages(label), feature=f)
+        billing.process_request(t, _msgs(REQUESTS[what]), feature=f)
     costs = _costs(client)
     want: dict[str, tuple[int, int, float]] = {}
     for (at, t, _, f), c in zip(plan, costs):
@@ -214,25 +207,14 @@ def _redis_check(check_id: str) -> Callable[[Callable[..., Any]], Callable[[Cont
 def tier_limits(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, str]:
     client = ctx.faults.client((), CASSETTE, latency=ctx.faults.Latency(base=0.005))
     gate = ctx.attr("FeatureGate")(client, r, prefix=prefix, clock=ctx.clock.time)
-    messages = _messages("status update, free tier")
+    messages = _msgs(STATUS)
     results: list[Any] = []
-    errors: list[str] = []
-    lock = threading.Lock()
 
-    def worker() -> None:
+    def worker(_: int) -> None:
         for _ in range(2):
-            try:
-                got = gate.process_with_tier_limits("freebie", "free", messages)
-                with lock:
-                    results.append(got)
-            except Exception as err:  # noqa: BLE001
-                errors.append(f"{type(err).__name__}: {err}"[:200])
+            results.append(gate.process_with_tier_limits("freebie", "free", messages))  # list.append is thread-safe
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = concurrently(worker)
     if errors:
         return False, f"process_with_tier_limits() raised: {errors[0]}"
     answers = [g for g in results if isinstance(g, dict) and g.get("content")]
@@ -242,7 +224,7 @@ def tier_limits(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, str]:
         return False, f"free tier (10 a day), 16 concurrent requests: {len(answers)} answered, {calls} API calls (expected 10 and 10)"
     if len(refusals) != 6 or not all(g.get("upgrade_url") and g.get("limit") == 10 for g in refusals):
         return False, f"the 6 refusals should carry 'error', 'upgrade_url' and 'limit': 10; got {refusals[:1]!r:.160}"
-    pro = gate.process_with_tier_limits("paula", "pro", _messages("status update, pro tier"))
+    pro = gate.process_with_tier_limits("paula", "pro", _msgs(STATUS))
     if not pro.get("content"):
         return False, f"a pro user was refused after a free user used up their allowance: {pro!r:.120}"
     ctx.clock.now += 86400
@@ -258,12 +240,11 @@ def tier_params(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, str]:
     gate = ctx.attr("FeatureGate")(client, r, prefix=prefix, clock=ctx.clock.time)
     seen = []
     for tier, expect in [("free", "free"), ("pro", "pro"), ("enterprise", "enterprise"), ("platinum", "free")]:
-        label = f"status update, {expect} tier"
-        gate.process_with_tier_limits(f"user-{tier}", tier, _messages(label))
+        gate.process_with_tier_limits(f"user-{tier}", tier, _msgs(STATUS))
         body = transport_of(client).attempts[-1].body or {}  # type: ignore[union-attr]
-        _, model, limit = LESSON_TIERS[expect]
+        model, limit = TIERS[expect]["model"], TIERS[expect]["max_completion_tokens"]
         if body.get("model") != model:
-            return False, f"tier {tier!r} sent model={body.get('model')!r}; the lesson's {expect} tier uses {model!r}"
+            return False, f"tier {tier!r} sent model={body.get('model')!r}; TIER_LIMITS gives the {expect} tier {model!r}"
         if body.get("max_completion_tokens") != limit:
             return False, f"tier {tier!r} sent max_completion_tokens={body.get('max_completion_tokens')!r} (expected {limit}; max_tokens={body.get('max_tokens')!r})"
         errors = [f for f in lint_request(**body) if f.severity == "error"]
@@ -275,14 +256,13 @@ def tier_params(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, str]:
 
 # --------------------------------------------------------------------------- pipeline
 
-STAGES = ("research", "outline", "write", "seo")
-LESSON_MODELS = ("gpt-5-mini", "gpt-5-mini", "gpt-5", "gpt-5-mini")
+#: Each stage's model, in order (STAGE_MODELS: the flagship only for writing).
+MODELS = tuple(STAGE_MODELS[stage] for stage in STAGES)
 
 
 def _pipeline(ctx: Context) -> tuple[Any, dict[str, Any], list[Any]]:
     client = ctx.faults.client((), CASSETTE)
-    topic = "How small teams can run effective weekly planning meetings"
-    got = ctx.attr("ContentPipeline")(client).generate_blog_post(topic)
+    got = ctx.attr("ContentPipeline")(client).generate_blog_post(TOPIC)
     return client, got, transport_of(client).attempts  # type: ignore[union-attr]
 
 
@@ -290,8 +270,8 @@ def _pipeline(ctx: Context) -> tuple[Any, dict[str, Any], list[Any]]:
 def pipeline_stages(ctx: Context) -> tuple[bool, str]:
     _, got, attempts = _pipeline(ctx)
     models = tuple((a.body or {}).get("model") for a in attempts)
-    if models != LESSON_MODELS:
-        return False, f"stage models {models}, expected {LESSON_MODELS} (the premium model only for writing)"
+    if models != MODELS:
+        return False, f"stage models {models}, expected {MODELS} (STAGE_MODELS: the flagship only for writing)"
     for i in range(1, 4):
         previous = _reply(f"pipeline stage: {STAGES[i - 1]}")
         sent = json.dumps((attempts[i].body or {}).get("messages"), ensure_ascii=False)

@@ -1,15 +1,23 @@
-"""Checks that need a real Redis: one connection and a fresh key prefix per check, dropped afterwards."""
+"""Helpers of the ex06 and ex07 checks: a real Redis per check (one connection and a fresh key
+prefix, dropped afterwards), and workers run all at once."""
 
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 import redis
 
 from .. import redisd
 from . import Context, Outcome, register
+
+#: 2026-11-10 12:00:00 UTC: where the checks' clock starts (a whole minute, mid-month).
+START = datetime(2026, 11, 10, 12, 0, tzinfo=timezone.utc).timestamp()
+#: A moment of the next month, for checks that span two months.
+DECEMBER = datetime(2026, 12, 3, 9, 0, tzinfo=timezone.utc).timestamp()
 
 
 def redis_check(check_id: str, *, tag: str, start: float) -> Callable[[Callable[..., Any]], Callable[[Context], Any]]:
@@ -39,3 +47,21 @@ def redis_check(check_id: str, *, tag: str, start: float) -> Callable[[Callable[
         return register(check_id)(run)
 
     return deco
+
+
+def concurrently(work: Callable[[int], None], workers: int = 8) -> list[str]:
+    """Run ``work(i)`` for each i in range(workers), all at once in threads; the errors raised, in short."""
+    errors: list[str] = []
+
+    def run(i: int) -> None:
+        try:
+            work(i)
+        except Exception as err:  # noqa: BLE001 - reported by the check
+            errors.append(f"{type(err).__name__}: {err}"[:200])
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors

@@ -15,6 +15,11 @@ FLAGSHIP = "gpt-4.1"
 BACKUP = "gpt-4o"
 #: A reasoning model for exact, multi-step work.
 REASONING = "o3"
+#: A fast, cheap reasoning model whose effort goes down to "minimal": a product's entry tier,
+#: the light stages of a pipeline (takes reasoning_effort, never temperature).
+REASONING_FAST = "gpt-5-mini"
+#: The flagship of REASONING_FAST's family: a product's paid tiers, the stage that writes.
+REASONING_FLAGSHIP = "gpt-5"
 
 #: The models the lesson itself names, kept to show what the API answers when they are used
 #: as the lesson wrote them (labelled demonstrations, never the course's own choice).

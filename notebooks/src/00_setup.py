@@ -28,10 +28,12 @@ labkit.notebook.intro()
 # tokenizer), *recorded* ones came from the API through `make record`.
 
 # %%
+from labkit.course import models
+
 print("mode now:", labkit.current_mode())
 client = labkit.client("selftest")
 reply = client.chat.completions.create(
-    model="gpt-4.1-mini",
+    model=models.FAST,  # the course names every model once, by role, in labkit/course/models.py
     messages=[
         {"role": "system", "content": "You are a concise assistant for a software course."},
         {"role": "user", "content": "Say hello to a new learner in one sentence."},
@@ -88,12 +90,32 @@ print(f"{'total':<16} {sum(r[1] for r in rows):>5} requests  ${sum(r[2] for r in
 # %% [markdown]
 # ## How the course is laid out
 #
-# * `notebooks/`: the lessons, in order. Each opens with what you will build and closes with a check.
-# * `exercises/exNN_*.py`: your code. Edit the `TODO`s; the notebook imports your file.
-# * `labkit check exNN` (or the last cell of a notebook): runs the lesson's success metrics on your
-#   file and says what each failing one looks for. `labkit hint exNN`, `labkit progress` and
-#   `labkit watch` help along the way.
-# * `solutions/`: reference answers. Try first.
+# | folder | what is in it | yours to edit? |
+# | --- | --- | --- |
+# | `notebooks/` | the lessons, in order; each opens with what you will build and closes with the check | run them |
+# | `exercises/exNN_*.py` | your code: the starters, generated from `solutions/` with each part to write replaced by a `TODO` | **yes** |
+# | `solutions/` | the reference answers the starters are made from (try first) | no |
+# | `labkit/course/` | each lesson's content: prompts, system messages, schemas, stated inputs, and `models.py`, which names every model once, by role | no |
+# | `cassettes/` | the recorded answers replay mode serves, and `cassettes/sources/` they are built from | no |
+# | `labkit/` | the helper package: modes, replay, checks, grading | no |
+#
+# `labkit check exNN` (or the last cell of a notebook) runs the lesson's success metrics on your
+# file and says what each failing one looks for. `labkit hint exNN` lists the checks your last
+# run failed first, `labkit progress` counts your points across the course the way `labkit check`
+# does, and `labkit watch` re-checks each time you save. Exercise `exNN` belongs to notebook `NN`;
+# which part of the lesson each one is:
+
+# %%
+from labkit.progress import course_map
+
+for ex_id, lesson, file, notebook in course_map():
+    print(f"{ex_id}  {lesson:<42} {file}")
+
+# %% [markdown]
+# The lesson's three exercises are `ex02` (Exercise 1), `ex03` (Exercise 2) and `ex06`
+# (Exercise 3); the others follow the lesson's own sections around them: its quick start, the
+# batch example inside Exercise 2, its troubleshooting section, and the use cases that close
+# Exercise 3.
 #
 # **Recap:** you are in replay mode unless you set a key; answers say where they came from; a key
 # lives in your environment, never in a notebook. Next: `01_first_api_call`.

@@ -30,87 +30,73 @@ labkit.notebook.intro("ex02", "ex02_errors", "ex02_temperature")
 #   `max_completion_tokens`, which counts the reasoning tokens **and** the visible answer. Reasoning
 #   tokens are billed as output even though you never see them.
 #
-# The models this notebook uses, named once:
+# The models this notebook uses, by the role each plays (`labkit/course/models.py` names every
+# model once; the `LESSON_` roles are the lesson's own choices, kept to show what the API says
+# about them):
 
 # %%
-MODELS = {
-    "support": "gpt-4.1-mini",          # template 1, sampling form
-    "support_reasoning": "gpt-5-mini",  # template 1, reasoning form (the lesson's choice)
-    "headlines": "gpt-4.1",             # template 2, sampling form
-    "headlines_reasoning": "gpt-5",     # template 2, reasoning form (the lesson's choice)
-    "analysis": "o3",                   # template 3, reasoning form
-    "analysis_lesson": "o1",            # template 3, the lesson's choice
-    "analysis_sampling": "gpt-4.1",     # template 3, sampling form
-}
-
 from labkit.catalog import get_model
+from labkit.course.models import FAST, FLAGSHIP, LESSON_FLAGSHIP, LESSON_REASONING, LESSON_SMALL, REASONING
 
-print(f"{'model':13} {'kind':9} {'temperature/top_p':18} {'output limit':22} {'reasoning_effort':25} $ per 1M in / out")
-for model in dict.fromkeys(MODELS.values()):
+ROLES = {"FAST": FAST, "LESSON_SMALL": LESSON_SMALL, "FLAGSHIP": FLAGSHIP, "LESSON_FLAGSHIP": LESSON_FLAGSHIP,
+         "REASONING": REASONING, "LESSON_REASONING": LESSON_REASONING}
+
+print(f"{'role':16} {'model':13} {'kind':9} {'temperature/top_p':18} {'output limit':22} {'reasoning_effort':25} $ per 1M in / out")
+for role, model in ROLES.items():
     info = get_model(model)
     sampling = "any (0 to 2)" if info.accepts_temperature else "default (1) only"
     efforts = ", ".join(info.reasoning_efforts) or "-"
-    print(f"{model:13} {'reasoning' if info.reasoning else 'sampling':9} {sampling:18} {info.output_limit_param:22} "
+    print(f"{role:16} {model:13} {'reasoning' if info.reasoning else 'sampling':9} {sampling:18} {info.output_limit_param:22} "
           f"{efforts:25} {info.price_input:>5} / {info.price_output}")
 
 # %% [markdown]
 # ## The lesson's three requests, as written
 #
-# Here are the three templates' prompts (in our words) and the lesson's parameters. Before sending
-# anything, `labkit.lint_request` checks a request against the model catalog and lists what the
-# API would refuse:
+# The three templates' prompts (in our words) and the lesson's parameters for them are in
+# `labkit/course/ex02.py`, the one place the notebook, your exercise, the recordings and the
+# checks read them from. Here are the system messages and user messages:
+
+# %%
+import textwrap
+
+from labkit.course.ex02 import (
+    AD_BRIEF,
+    ANALYSIS_QUESTION,
+    ANALYSIS_SYSTEM,
+    HEADLINE_MESSAGES,
+    HEADLINE_SYSTEM,
+    LESSON_ANALYSIS,
+    LESSON_HEADLINES,
+    LESSON_SUPPORT,
+    SUPPORT_EMAIL,
+    SUPPORT_MESSAGES,
+    SUPPORT_SYSTEM,
+    analysis_messages,
+    load_financials,
+)
+
+CSV_TEXT = load_financials()
+for name, system, user in [("template 1", SUPPORT_SYSTEM, SUPPORT_EMAIL), ("template 2", HEADLINE_SYSTEM, AD_BRIEF),
+                           ("template 3", ANALYSIS_SYSTEM, f"(the data set, {len(CSV_TEXT.splitlines())} CSV lines) {ANALYSIS_QUESTION}")]:
+    print(f"--- {name}")
+    print(textwrap.fill(f"system: {system}", 110, subsequent_indent="    "))
+    print(textwrap.fill(f"user:   {user}", 110, subsequent_indent="    "))
+
+# %% [markdown]
+# Before sending anything, `labkit.lint_request` checks a request against the model catalog and
+# lists what the API would refuse:
 
 # %%
 from labkit.lint import format_findings, lint_request
 
-COMPANY = "Trellis"
-HELP_CENTER = "https://help.trellis.example"
-SUPPORT_SYSTEM = (
-    f"You answer tickets as a Tier 1 support agent for {COMPANY}, a project management app. "
-    "Write in a professional, empathetic tone and aim to solve the problem. In every reply: "
-    "acknowledge the customer's issue, give a solution or a clear next step, and point to the help "
-    f"center ({HELP_CENTER}). Never promise a refund over $100 and never admit liability: "
-    "escalate those cases to the billing team instead. Keep replies under 150 words."
-)
-SUPPORT_EMAIL = (
-    "Customer email: Hi, my card was charged twice for our Team plan this month ($129 each time). "
-    "I need the extra charge refunded ASAP."
-)
-HEADLINE_SYSTEM = (
-    "Write ad copy as the in-house copywriter of a B2B SaaS brand whose voice is bold, data-driven "
-    "and a little provocative: question how sales teams work today. Keep each headline to 10 words "
-    "or fewer, number them, and add nothing else to the reply."
-)
-AD_BRIEF = (
-    "Product: an AI assistant that automates sales admin. Audience: sales managers at companies "
-    "with 50 to 500 employees. Pain point: hours lost to manual data entry in the CRM. "
-    "Write 5 distinct ad headlines, one per line."
-)
-ANALYSIS_SYSTEM = (
-    "Act as a senior financial analyst reviewing one quarter's figures. Work methodically: total each "
-    "revenue line and each expense category over the quarter, then compute net profit and the net "
-    "profit margin. Show your work as numbered steps, each with the figures it uses. State only what "
-    "the data shows: no estimates, assumptions or speculation. Return the result as a JSON object."
-)
-ANALYSIS_QUESTION = (
-    "Question: what was the Q3 2025 net profit margin (net profit = total revenue minus total "
-    "expenses, as a percentage of total revenue), and which three expense categories cost the most "
-    "over the quarter?"
-)
-CSV_TEXT = labkit.notebook.data_path("financials_q3_2025.csv").read_text()
-ANALYSIS_USER = f"Dataset (Q3 2025, USD, one row per month and line):\n{CSV_TEXT.strip()}\n\n{ANALYSIS_QUESTION}"
-
-support_messages = [{"role": "system", "content": SUPPORT_SYSTEM}, {"role": "user", "content": SUPPORT_EMAIL}]
-headline_messages = [{"role": "system", "content": HEADLINE_SYSTEM}, {"role": "user", "content": AD_BRIEF}]
-analysis_messages = [{"role": "system", "content": ANALYSIS_SYSTEM}, {"role": "user", "content": ANALYSIS_USER}]
-
 as_written = {
-    "template 1": dict(model=MODELS["support_reasoning"], messages=support_messages, temperature=0.2, max_tokens=300),
-    "template 2": dict(model=MODELS["headlines_reasoning"], messages=headline_messages, temperature=1.0, top_p=0.9, max_tokens=100),
-    "template 3": dict(model=MODELS["analysis_lesson"], messages=analysis_messages, temperature=0.0, max_tokens=1500),
+    "template 1": {**LESSON_SUPPORT, "messages": SUPPORT_MESSAGES},
+    "template 2": {**LESSON_HEADLINES, "messages": HEADLINE_MESSAGES},
+    "template 3": {**LESSON_ANALYSIS, "messages": analysis_messages(CSV_TEXT, role="system")},
 }
 for name, request in as_written.items():
-    print(f"--- {name}: {request['model']}")
+    settings = {k: v for k, v in request.items() if k != "messages"}
+    print(f"--- {name}: {settings}")
     print(format_findings(lint_request(**request)))
 
 # %% [markdown]
@@ -161,7 +147,7 @@ for name in ("template 1", "template 3"):
 # 25,000 tokens and lowering the cap once `usage` shows what the model really spends.
 
 # %%
-from labkit.checks.ex02 import REASONING_ROOM
+from labkit.course.ex02 import REASONING_ROOM
 
 for effort, room in REASONING_ROOM.items():
     print(f"reasoning_effort={effort!r:10} leave about {room:>6,} tokens beyond the visible answer")
@@ -174,9 +160,11 @@ for effort, room in REASONING_ROOM.items():
 
 # %%
 from labkit.costs import cost
+from labkit.course.ex02 import SUPPORT_SAMPLING
 
 client = labkit.client("ex02")
-support_request = dict(model=MODELS["support"], messages=support_messages, temperature=0.2, max_tokens=300)
+support_request = {**SUPPORT_SAMPLING, "messages": SUPPORT_MESSAGES}
+print("settings:", SUPPORT_SAMPLING)
 print("lint:", format_findings(lint_request(**support_request)))
 reply = client.chat.completions.create(**support_request)
 support_text = reply.choices[0].message.content
@@ -185,12 +173,14 @@ print("\n", labkit.provenance(client))
 print(cost(reply.usage, reply.model))
 
 # %% [markdown]
-# The reasoning form, on the lesson's `gpt-5-mini`: no temperature, minimal reasoning effort, low
-# verbosity, and an output cap that leaves room for the reasoning:
+# The reasoning form, on the lesson's small reasoning model: no temperature, minimal reasoning
+# effort, low verbosity, and an output cap that leaves room for the reasoning:
 
 # %%
-support_reasoning = dict(model=MODELS["support_reasoning"], messages=support_messages,
-                         reasoning_effort="minimal", verbosity="low", max_completion_tokens=800)
+from labkit.course.ex02 import SUPPORT_REASONING
+
+support_reasoning = {**SUPPORT_REASONING, "messages": SUPPORT_MESSAGES}
+print("settings:", SUPPORT_REASONING)
 print("lint:", format_findings(lint_request(**support_reasoning)))
 reply_r = client.chat.completions.create(**support_reasoning)
 print(reply_r.choices[0].message.content)
@@ -209,14 +199,21 @@ print(cost(reply_r.usage, reply_r.model))
 
 # %%
 from labkit.checks.ex02 import next_step, refund_promises, tone_problems
+from labkit.course.ex02 import REFUND_LIMIT, TICKET_AMOUNT
+
+
+def over_the_limit(text):
+    """Refund promises in the text above the limit (a promise naming no amount covers the ticket)."""
+    return [p for p in refund_promises(text, TICKET_AMOUNT) if max(p.amounts) > REFUND_LIMIT]
+
 
 print("tone problems:", tone_problems(support_text) or "none")
 print("next step:    ", next_step(support_text))
-print("refund promises over $100:", [p for p in refund_promises(support_text, 129) if max(p.amounts) > 100] or "none")
+print(f"refund promises over ${REFUND_LIMIT:.0f}:", over_the_limit(support_text) or "none")
 print()
 for sentence in ["We will refund the full $250 today.", "We'll go ahead and refund both charges.",
                  "We will issue a refund of $49.", "Our billing team will review a refund for the duplicate charge."]:
-    over = [p for p in refund_promises(sentence, 129) if max(p.amounts) > 100]
+    over = over_the_limit(sentence)
     print(f"{'FAIL' if over else 'ok  '}  {sentence}")
 
 # %% [markdown]
@@ -227,12 +224,12 @@ for sentence in ["We will refund the full $250 today.", "We'll go ahead and refu
 # assume about 130 prompt tokens (measured below) plus a reply of up to 300, so 450 rounded up.
 
 # %%
-from labkit.catalog import lesson_price_per_1k
+from labkit.course.ex02 import AUTOMATED_SHARE, LESSON_PRICE_T1, MANUAL_COST_PER_TICKET, TICKETS_PER_DAY, TOKENS_PER_TICKET
 
-tickets, share, manual = 1_500, 0.80, 2.50
-price_1k = lesson_price_per_1k(MODELS["support_reasoning"])
-tokens_per_ticket = 450
-print("prompt tokens, measured:", labkit.count_tokens(support_messages, MODELS["support"]))
+tickets, share, manual = TICKETS_PER_DAY, AUTOMATED_SHARE, MANUAL_COST_PER_TICKET
+price_1k = LESSON_PRICE_T1
+tokens_per_ticket = TOKENS_PER_TICKET
+print("prompt tokens, measured:", labkit.count_tokens(SUPPORT_MESSAGES, SUPPORT_SAMPLING["model"]))
 
 automated = tickets * share
 manual_today = tickets * manual
@@ -280,7 +277,10 @@ for r in (reply, reply_r):
 # temperature higher as well and the linter says so (a warning, not an error):
 
 # %%
-headline_request = dict(model=MODELS["headlines"], messages=headline_messages, temperature=1.0, top_p=0.9, max_tokens=100)
+from labkit.course.ex02 import HEADLINE_SAMPLING
+
+headline_request = {**HEADLINE_SAMPLING, "messages": HEADLINE_MESSAGES}
+print("settings:         ", HEADLINE_SAMPLING)
 print("as sent:          ", format_findings(lint_request(**headline_request)))
 print("temperature=1.2:  ", format_findings(lint_request(**{**headline_request, "temperature": 1.2})))
 
@@ -304,21 +304,24 @@ print(cost(reply2.usage, reply2.model), "| finish_reason:", reply2.choices[0].fi
 # at least three headlines that speak to sales teams and at least three that name the pain point.
 
 # %%
-from labkit.checks.ex02 import _AUDIENCE, _PAIN, jaccard
+from labkit.checks.ex02 import jaccard
+from labkit.course.ex02 import AUDIENCE_WORDS, PAIN_WORDS
 
 print("pairwise word overlap:")
 for i, a in enumerate(heads):
     print(f"  {i + 1}: " + "  ".join(f"{jaccard(a, b):.2f}" if i != j else " -  " for j, b in enumerate(heads)))
-print("speak to sales teams:", sum(bool(_AUDIENCE.search(h)) for h in heads), "of", len(heads))
-print("name the pain point: ", sum(bool(_PAIN.search(h)) for h in heads), "of", len(heads))
+print("speak to sales teams:", sum(bool(AUDIENCE_WORDS.search(h)) for h in heads), "of", len(heads))
+print("name the pain point: ", sum(bool(PAIN_WORDS.search(h)) for h in heads), "of", len(heads))
 
 # %% [markdown]
-# The reasoning form on the lesson's `gpt-5`: no temperature or top_p (fixed at 1), low effort and
+# The reasoning form on the lesson's flagship: no temperature or top_p (fixed at 1), low effort and
 # verbosity, and room for reasoning. Variety comes from the prompt asking for five distinct angles.
 
 # %%
-headline_reasoning = dict(model=MODELS["headlines_reasoning"], messages=headline_messages,
-                          reasoning_effort="low", verbosity="low", max_completion_tokens=2_500)
+from labkit.course.ex02 import HEADLINE_REASONING
+
+headline_reasoning = {**HEADLINE_REASONING, "messages": HEADLINE_MESSAGES}
+print("settings:", HEADLINE_REASONING)
 print("lint:", format_findings(lint_request(**headline_reasoning)))
 reply2r = client.chat.completions.create(**headline_reasoning)
 print("\n".join(split_headlines(reply2r.choices[0].message.content)))
@@ -332,12 +335,15 @@ print(cost(reply2r.usage, reply2r.model))
 # reasoning bills as output:
 
 # %%
-lesson_t2 = 50 * 100 / 1000 * lesson_price_per_1k(MODELS["headlines_reasoning"])
-print(f"lesson's illustrative estimate: ${lesson_t2:.2f} for 50 requests (budget $500)")
+from labkit.course.ex02 import BUDGET_USD, HEADLINES_NEEDED, LESSON_PRICE_T2, TOKENS_PER_HEADLINE_REQUEST
+
+n = HEADLINES_NEEDED
+lesson_t2 = n * TOKENS_PER_HEADLINE_REQUEST / 1000 * LESSON_PRICE_T2
+print(f"lesson's illustrative estimate: ${lesson_t2:.2f} for {n} requests (budget ${BUDGET_USD:,.0f})")
 for r in (reply2, reply2r):
     per = cost(r.usage, r.model)
     print(f"{r.model:20} {r.usage.prompt_tokens} in + {r.usage.completion_tokens} out -> "
-          f"${per.total_usd:.6f} a request, ${50 * per.total_usd:.4f} for 50")
+          f"${per.total_usd:.6f} a request, ${n * per.total_usd:.4f} for {n}")
 
 # %% [markdown]
 # ## Temperature, measured
@@ -351,18 +357,18 @@ for r in (reply2, reply2r):
 import itertools
 import statistics
 
+from labkit.course.ex02 import DEMO_RUNS, DEMO_TEMPERATURES, one_headline_request
+
 temp_client = labkit.client("ex02_temperature")
-one_brief = AD_BRIEF.replace("Write 5 distinct ad headlines, one per line.", "Write one ad headline.")
-one_messages = [{"role": "system", "content": HEADLINE_SYSTEM}, {"role": "user", "content": one_brief}]
 runs = {}
-for t in (0.2, 1.2):
-    runs[t] = [temp_client.chat.completions.create(model=MODELS["headlines"], messages=one_messages, temperature=t,
-                                                   max_tokens=30).choices[0].message.content for _ in range(6)]
+for t in DEMO_TEMPERATURES:
+    runs[t] = [temp_client.chat.completions.create(**one_headline_request(t)).choices[0].message.content
+               for _ in range(DEMO_RUNS)]
 variety = {}
 for t, answers in runs.items():
     sims = [jaccard(a, b) for a, b in itertools.combinations(answers, 2)]
     variety[t] = (len(set(answers)), statistics.mean(sims))
-    print(f"temperature {t}: {variety[t][0]} distinct of 6, mean pairwise word overlap {variety[t][1]:.2f}")
+    print(f"temperature {t}: {variety[t][0]} distinct of {DEMO_RUNS}, mean pairwise word overlap {variety[t][1]:.2f}")
     for a in answers:
         print("    ", a)
 print(labkit.provenance(temp_client))
@@ -373,12 +379,12 @@ import matplotlib.pyplot as plt
 fig, axes = plt.subplots(1, 2, figsize=(8, 3))
 labels = [f"T={t}" for t in variety]
 axes[0].bar(labels, [v[0] for v in variety.values()], color=["#4c72b0", "#dd8452"])
-axes[0].set_title("distinct answers (of 6)")
-axes[0].set_ylim(0, 6)
+axes[0].set_title(f"distinct answers (of {DEMO_RUNS})")
+axes[0].set_ylim(0, DEMO_RUNS)
 axes[1].bar(labels, [v[1] for v in variety.values()], color=["#4c72b0", "#dd8452"])
 axes[1].set_title("mean pairwise word overlap")
 axes[1].set_ylim(0, 1)
-fig.suptitle("Same request, six times (authored variations)")
+fig.suptitle(f"Same request, {DEMO_RUNS} times (authored variations)")
 fig.tight_layout()
 plt.show()
 
@@ -420,40 +426,11 @@ print("top 3 expense categories:", truth_top3)
 # %%
 import json
 
-ANALYSIS_FORMAT = {
-    "type": "json_schema",
-    "json_schema": {
-        "name": "q3_analysis",
-        "strict": True,
-        "schema": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["steps", "total_revenue", "total_expenses", "net_profit",
-                         "net_profit_margin_pct", "top_expense_categories"],
-            "properties": {
-                "steps": {"type": "array", "items": {"type": "string"}},
-                "total_revenue": {"type": "number"},
-                "total_expenses": {"type": "number"},
-                "net_profit": {"type": "number"},
-                "net_profit_margin_pct": {"type": "number"},
-                "top_expense_categories": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["category", "amount"],
-                        "properties": {"category": {"type": "string"}, "amount": {"type": "number"}},
-                    },
-                },
-            },
-        },
-    },
-}
-analysis_request = dict(
-    model=MODELS["analysis"],
-    messages=[{"role": "developer", "content": ANALYSIS_SYSTEM}, {"role": "user", "content": ANALYSIS_USER}],
-    reasoning_effort="medium", max_completion_tokens=10_000, response_format=ANALYSIS_FORMAT,
-)
+from labkit.course.ex02 import ANALYSIS_FORMAT, ANALYSIS_REASONING
+
+print("the schema's fields:", ", ".join(ANALYSIS_FORMAT["json_schema"]["schema"]["required"]))
+analysis_request = {**ANALYSIS_REASONING, "messages": analysis_messages(CSV_TEXT)}
+print("settings:", {k: v for k, v in ANALYSIS_REASONING.items() if k != "response_format"}, "+ the schema")
 print("lint:", format_findings(lint_request(**analysis_request)))
 reply3 = client.chat.completions.create(**analysis_request)
 result = json.loads(reply3.choices[0].message.content)
@@ -477,8 +454,10 @@ print(f"usage: {reply3.usage.prompt_tokens} in, {reply3.usage.completion_tokens}
 # arithmetic); always check the figures in code, as above.
 
 # %%
-analysis_sampling = dict(model=MODELS["analysis_sampling"], messages=analysis_request["messages"],
-                         response_format=ANALYSIS_FORMAT, temperature=0, max_tokens=2_000)
+from labkit.course.ex02 import ANALYSIS_SAMPLING
+
+analysis_sampling = {**ANALYSIS_SAMPLING, "messages": analysis_request["messages"]}
+print("settings:", {k: v for k, v in ANALYSIS_SAMPLING.items() if k != "response_format"}, "+ the schema")
 print("lint:", format_findings(lint_request(**analysis_sampling)))
 reply3s = client.chat.completions.create(**analysis_sampling)
 result_s = json.loads(reply3s.choices[0].message.content)
@@ -493,30 +472,38 @@ print(cost(reply3s.usage, reply3s.model))
 
 # %%
 from labkit.costs import estimate
+from labkit.course.ex02 import LESSON_PRICE_T3, REPORT_TOKENS
 
-lesson_t3 = 1_500 / 1000 * lesson_price_per_1k(MODELS["analysis_lesson"])
+lesson_t3 = REPORT_TOKENS / 1000 * LESSON_PRICE_T3
 print(f"lesson's illustrative estimate: ${lesson_t3:.3f} per report")
-tokens_per_row = labkit.count_tokens(CSV_TEXT, MODELS["analysis"]) / len(rows)
-big_prompt = round(5_000 * tokens_per_row) + labkit.count_tokens(ANALYSIS_SYSTEM + ANALYSIS_QUESTION, MODELS["analysis"])
+tokens_per_row = labkit.count_tokens(CSV_TEXT, REASONING) / len(rows)
+big_prompt = round(5_000 * tokens_per_row) + labkit.count_tokens(ANALYSIS_SYSTEM + ANALYSIS_QUESTION, REASONING)
 reasoning = reply3.usage.completion_tokens_details.reasoning_tokens
 print(f"5,000 rows at ~{tokens_per_row:.1f} tokens each: ~{big_prompt:,} prompt tokens; "
-      f"output 1,500 visible + {reasoning:,} reasoning (as recorded above)")
-for model in (MODELS["analysis_lesson"], MODELS["analysis"], MODELS["analysis_sampling"]):
+      f"output {REPORT_TOKENS:,} visible + {reasoning:,} reasoning (as recorded above)")
+for model in (LESSON_REASONING, ANALYSIS_REASONING["model"], ANALYSIS_SAMPLING["model"]):
     reasoning_here = reasoning if get_model(model).reasoning else 0
-    c = estimate(big_prompt, 1_500 + reasoning_here, model, reasoning_tokens=reasoning_here)
+    c = estimate(big_prompt, REPORT_TOKENS + reasoning_here, model, reasoning_tokens=reasoning_here)
     print(f"  {model:8} ${c.total_usd:.4f} (input ${c.input_usd:.4f}, output ${c.output_usd:.4f})")
 
 # %% [markdown]
 # ## A parameter playground
 #
 # Move the controls: the linter's findings and the worst-case cost (the whole output limit used)
-# update as you go. Try `gpt-5-mini` with a temperature, or `o1` with the temperature at 1 (so none is sent) and a 300-token limit. The static
-# line below is the playground's first state; the widget needs a running kernel.
+# update as you go. Try the `REASONING` model with a temperature, or with the temperature at 1 (so
+# none is sent) and a 300-token limit. The text just below is the playground's first state. The
+# controls need a running kernel: where the notebook is only displayed (on GitHub, or opened
+# without running it), the cell after shows a one-line note in their place.
 
 # %%
-def playground(model="gpt-4.1-mini", temperature=0.2, reasoning_effort="(none)", limit=300):
+daily = round(automated)  # the tickets the bot answers each day (template 1's savings above)
+visible = SUPPORT_SAMPLING["max_tokens"]  # the reply we want to read
+
+
+def playground(model=SUPPORT_SAMPLING["model"], temperature=SUPPORT_SAMPLING["temperature"], reasoning_effort="(none)",
+               limit=visible):
     """Lint findings and worst-case cost of the template-1 request with these settings."""
-    request = {"model": model, "messages": support_messages}
+    request = {"model": model, "messages": SUPPORT_MESSAGES}
     info = get_model(model)
     if temperature != 1.0:
         request["temperature"] = temperature
@@ -525,13 +512,13 @@ def playground(model="gpt-4.1-mini", temperature=0.2, reasoning_effort="(none)",
     request[info.output_limit_param or "max_tokens"] = limit
     lines = [format_findings(lint_request(**request))]
     room = REASONING_ROOM.get(reasoning_effort, REASONING_ROOM["medium"])
-    if info.reasoning and limit < 300 + room:
+    if info.reasoning and limit < visible + room:
         lines.append(f"note: {limit} tokens leave little room for reasoning; the reply may come back empty "
-                     f"(finish_reason='length'). Rule of thumb here: at least {300 + room:,}.")
-    prompt = labkit.count_tokens(support_messages, model)
+                     f"(finish_reason='length'). Rule of thumb here: at least {visible + room:,}.")
+    prompt = labkit.count_tokens(SUPPORT_MESSAGES, model)
     worst = estimate(prompt, limit, model)
     lines.append(f"worst case: {prompt} in + {limit} out = ${worst.total_usd:.6f} a ticket, "
-                 f"${worst.total_usd * 1_200:,.2f} for 1,200 tickets")
+                 f"${worst.total_usd * daily:,.2f} for {daily:,} tickets")
     return "\n".join(lines)
 
 print(playground())
@@ -539,36 +526,41 @@ print(playground())
 # %%
 # NBVAL_IGNORE_OUTPUT
 import ipywidgets as widgets
+from IPython.display import display
 
+from labkit.course.models import BACKUP
+
+roles = {"FAST": FAST, "FLAGSHIP": FLAGSHIP, "BACKUP": BACKUP, "REASONING": REASONING}
 controls = {
-    "model": widgets.Dropdown(options=["gpt-4.1-mini", "gpt-4o-mini", "gpt-5-mini", "gpt-5", "o1", "o3"], description="model"),
-    "temperature": widgets.FloatSlider(value=0.2, min=0.0, max=2.0, step=0.1, description="temperature"),
+    "model": widgets.Dropdown(options=[(f"{role} ({model})", model) for role, model in roles.items()], description="model"),
+    "temperature": widgets.FloatSlider(value=SUPPORT_SAMPLING["temperature"], min=0.0, max=2.0, step=0.1, description="temperature"),
     "reasoning_effort": widgets.Dropdown(options=["(none)", "minimal", "low", "medium", "high"], description="effort"),
-    "limit": widgets.IntSlider(value=300, min=50, max=20_000, step=50, description="output limit"),
+    "limit": widgets.IntSlider(value=visible, min=50, max=20_000, step=50, description="output limit"),
 }
 shown = widgets.interactive_output(lambda **settings: print(playground(**settings)), controls)
-_runs = globals().get("_runs", 0) + 1  # a per-session widget id keeps the saved notebook the same between builds
-widgets.VBox([*controls.values(), shown], model_id=f"ex02-playground-{_runs}")
+print("Interactive playground: run this cell in JupyterLab to use the controls.")
+# The widget with an empty plain-text form, so a viewer that cannot run it shows only the line above.
+display({**widgets.VBox([*controls.values(), shown])._repr_mimebundle_(), "text/plain": ""}, raw=True)
 
 # %% [markdown]
 # ## Your turn: exercise 02
 #
 # Open `exercises/ex02_parameter_tuning.py`. For each template write the request builder, the send
 # function and the cost estimate; pick the sampling form or the reasoning form, your choice. Keep
-# the given user messages. Write your own system messages: offline, `replay_client()` answers your
-# wording with the course's recording for the same customer email, brief or data set, and says so
-# (a request the real API would reject gets no answer at all). This cell runs your file:
+# the given user messages. Write your own system messages: offline, `replay_client("ex02")` answers
+# your wording with the course's recording for the same customer email, brief or data set, and says
+# so (a request the real API would reject gets no answer at all). This cell runs your file:
 
 # %%
-from labkit.checks.ex02 import replay_client
+from labkit.course_replay import replay_client
 
 ex02 = labkit.notebook.exercise("ex02")
 for label, run in [
-    ("template 1 reply", lambda: ex02.support_reply(replay_client())),
+    ("template 1 reply", lambda: ex02.support_reply(replay_client("ex02"))),
     ("template 1 savings", lambda: ex02.support_savings()),
-    ("template 2 headlines", lambda: ex02.headlines(replay_client())),
+    ("template 2 headlines", lambda: ex02.headlines(replay_client("ex02"))),
     ("template 2 cost", lambda: ex02.headline_cost()),
-    ("template 3 result", lambda: ex02.analyze(replay_client(), ex02.load_financials())["result"]),
+    ("template 3 result", lambda: ex02.analyze(replay_client("ex02"), ex02.load_financials())["result"]),
     ("template 3 cost", lambda: ex02.report_cost()),
 ]:
     try:

@@ -18,13 +18,13 @@ labkit.notebook.intro("ex03")
 # %% [markdown]
 # ## One call, and what can go wrong with it
 #
-# The call itself is the one from notebook 01. We name the model once and reuse the lesson's example
-# (summarise a piece of customer feedback):
+# The call itself is the one from notebook 01, on the lesson's example (summarise a piece of customer
+# feedback). The model, the example and the support playbook used later live in
+# `labkit/course/ex03.py`, the one place this notebook, your exercise, the recordings and the checks
+# read them from.
 
 # %%
-from labkit.checks.ex03 import PROBE_MESSAGES
-
-MODEL = "gpt-4.1-mini"
+from labkit.course.ex03 import MODEL, PROBE_MESSAGES
 
 client = labkit.client("ex03")
 raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=PROBE_MESSAGES)
@@ -174,12 +174,16 @@ def under_fire(scenario: str, **params):
 under_fire("401, 401, 401")
 
 # %% [markdown]
-# The same goes for a 400. The lesson's own usage example sends `gpt-5-mini` with `temperature=0.3`
-# and `max_tokens=200`; GPT-5 models reject `max_tokens` (they take `max_completion_tokens`) and any
-# temperature but the default (notebook 02). The rejection is retried three times:
+# The same goes for a 400. The lesson's own usage example sends a GPT-5 model with a `temperature`
+# and `max_tokens` (`LESSON_PARAMS`); GPT-5 models reject `max_tokens` (they take
+# `max_completion_tokens`) and any temperature but the default (notebook 02). The rejection is
+# retried three times:
 
 # %%
-under_fire("ok, ok, ok", model="gpt-5-mini", temperature=0.3, max_tokens=200)  # "ok": no fault, the recorded answer
+from labkit.course.ex03 import LESSON_PARAMS
+
+print(LESSON_PARAMS)
+under_fire("ok, ok, ok", **LESSON_PARAMS)  # "ok": no fault, the recorded answer
 
 # %% [markdown]
 # **Defect 2: its retries stack on the SDK's.** Each of the lesson's 3 attempts is itself 3 SDK
@@ -259,21 +263,23 @@ except AttributeError as err:
     print("first 400:", type(err).__name__, "-", err)
 
 # %% [markdown]
-# **Defect 6: cost from `total_tokens` at one price.** The lesson multiplies total tokens by an
-# illustrative $0.002 per 1K. Real prices are per 1M tokens and differ for input, cached input and
+# **Defect 6: cost from `total_tokens` at one price.** The lesson multiplies total tokens by one
+# illustrative price per 1K tokens. Real prices are per 1M tokens and differ for input, cached input and
 # output (notebook 01), so the estimate is wrong in both directions. For the three support calls this
-# exercise grades, all sharing a 1,100-token playbook that the API caches after the first call:
+# exercise grades, all sharing a long playbook that the API caches after the first call:
 
 # %%
-from labkit.checks.ex03 import SUPPORT_QUESTIONS, support_messages
+from labkit.catalog import lesson_price_per_1k
+from labkit.course.ex03 import SUPPORT_QUESTIONS, support_messages
 from labkit.costs import cost
 
 replies = [client.chat.completions.create(model=MODEL, messages=support_messages(q)) for q in SUPPORT_QUESTIONS]
-lesson_estimate = sum(r.usage.total_tokens for r in replies) / 1000 * 0.002
+price_1k = lesson_price_per_1k(LESSON_PARAMS["model"])
+lesson_estimate = sum(r.usage.total_tokens for r in replies) / 1000 * price_1k
 catalog = sum(cost(r.usage, r.model).total_usd for r in replies)
 for r in replies:
     print(cost(r.usage, r.model))
-print(f"lesson's estimate ${lesson_estimate:.6f}  vs  priced from usage ${catalog:.6f}")
+print(f"lesson's estimate (${price_1k}/1K) ${lesson_estimate:.6f}  vs  priced from usage ${catalog:.6f}")
 
 # %% [markdown]
 # Finally, a smaller one: the lesson calls `logging.basicConfig(...)` inside `__init__`. A library

@@ -14,7 +14,10 @@ labkit.notebook.intro("ex04")
 
 # %% [markdown]
 # Each part shows the problem, then asks you to write the fix in `exercises/ex04_troubleshooting.py`.
-# The cells below run your file; a part you have not done yet just says so.
+# The cells below run your file; a part you have not done yet just says so. The lesson's data (the
+# requests, the emails, the classifier's schema, the usage log's generator) is in
+# `labkit/course/ex04.py`, the one place this notebook, your exercise, the recordings and the checks
+# read it from.
 
 # %%
 import openai
@@ -43,9 +46,8 @@ def attempt(fn, *args, **kwargs):
 # objects hide headers, so ask for the raw response:
 
 # %%
-from labkit.checks.ex04 import RATE_MESSAGES
+from labkit.course.ex04 import MODEL, RATE_MESSAGES  # MODEL: the fast sampling model used throughout
 
-MODEL = "gpt-4.1-mini"  # the fast sampling model used throughout (the cascade in part 2 names its own)
 client = labkit.client("ex04")
 raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=RATE_MESSAGES)
 print("answer:", raw.parse().choices[0].message.content)
@@ -103,24 +105,25 @@ part1(ex04)
 # Overload arrives as a 503 (sometimes a 500 or 502), which the SDK raises as `InternalServerError`:
 
 # %%
-from labkit.checks.ex04 import OVERLOAD_MESSAGES
+from labkit.course.ex04 import CASCADE_TEMPERATURE, FALLBACK_MODELS, OVERLOAD_MESSAGES
 
+print("the lesson's cascade:", " -> ".join(FALLBACK_MODELS))
 busy = faults.client("503", "ex04")
 try:
-    busy.chat.completions.create(model="gpt-5", messages=OVERLOAD_MESSAGES)
+    busy.chat.completions.create(model=FALLBACK_MODELS[0], messages=OVERLOAD_MESSAGES)
 except openai.InternalServerError as err:
     print(type(err).__name__, err.status_code, err.body)
 
 # %% [markdown]
-# The lesson's advice is to retry with backoff and then fall back to another model: gpt-5, then
-# gpt-4o, then gpt-5-mini. The catch is *which* errors justify moving on. A cascade that catches every
-# exception also "recovers" from mistakes in your own request. Watch: we add `temperature=0.2`, which
-# GPT-5 models reject; a catch-everything cascade shrugs, moves to gpt-4o (which accepts it) and
-# returns an answer. Every request now pays for a failed call, runs on the second-choice model, and
-# nobody is told:
+# The lesson's advice is to retry with backoff and then fall back to another model, down the cascade
+# printed above. The catch is *which* errors justify moving on. A cascade that catches every
+# exception also "recovers" from mistakes in your own request. Watch: we add a `temperature`, which
+# GPT-5 models reject; a catch-everything cascade shrugs, moves to the second model (which accepts
+# it) and returns an answer. Every request now pays for a failed call, runs on the second-choice
+# model, and nobody is told:
 
 # %%
-def naive_cascade(sdk, messages, models=("gpt-5", "gpt-4o", "gpt-5-mini"), **params):
+def naive_cascade(sdk, messages, models=FALLBACK_MODELS, **params):
     for model in models:
         try:
             return sdk.chat.completions.create(model=model, messages=messages, **params).choices[0].message.content, model
@@ -130,7 +133,7 @@ def naive_cascade(sdk, messages, models=("gpt-5", "gpt-4o", "gpt-5-mini"), **par
 
 
 sdk = faults.client("", "ex04")
-text, model = naive_cascade(sdk, OVERLOAD_MESSAGES, temperature=0.2)
+text, model = naive_cascade(sdk, OVERLOAD_MESSAGES, temperature=CASCADE_TEMPERATURE)
 print(f"answered by {model}: {text[:60]}...")
 for a in sdk._labkit_transport.attempts:
     print("  sent to", a.body["model"])
@@ -143,8 +146,8 @@ for a in sdk._labkit_transport.attempts:
 # (the linter from notebook 02 tells you):
 
 # %%
-for model in ("gpt-5", "gpt-4o", "gpt-5-mini"):
-    findings = labkit.lint_request(model=model, messages=OVERLOAD_MESSAGES, temperature=0.2)
+for model in FALLBACK_MODELS:
+    findings = labkit.lint_request(model=model, messages=OVERLOAD_MESSAGES, temperature=CASCADE_TEMPERATURE)
     print(f"{model:11}", [f.code for f in findings] or "ok")
 
 # %% [markdown]
@@ -158,9 +161,9 @@ def part2(mod) -> None:
     if result is not None:
         print("answered by", result[1], "after", [a.outcome for a in sdk._labkit_transport.attempts])
         try:
-            mod.complete_with_fallback(faults.client("", "ex04"), OVERLOAD_MESSAGES, temperature=0.2)
+            mod.complete_with_fallback(faults.client("", "ex04"), OVERLOAD_MESSAGES, temperature=CASCADE_TEMPERATURE)
         except openai.BadRequestError as err:
-            print("temperature=0.2 ->", type(err).__name__, "at once:", err.body["message"])
+            print(f"temperature={CASCADE_TEMPERATURE} ->", type(err).__name__, "at once:", err.body["message"])
 
 
 part2(ex04)
@@ -169,11 +172,13 @@ part2(ex04)
 # ## 3 · "API costs higher than expected"
 #
 # The fix starts with data, not guesses. `data/ex04_usage_log.jsonl` is a week of a fictional
-# product's API usage (synthetic, made by `labkit.checks.ex04.make_usage_log`), one line per request
-# with its feature, model, the start of its prompt, and the `usage` the API returned:
+# product's API usage (synthetic, made by `make_usage_log` in `labkit/course/ex04.py`), one line per
+# request with its feature, model, the start of its prompt, and the `usage` the API returned:
 
 # %%
-rows = ex04.load_usage_log(labkit.notebook.data_path("ex04_usage_log.jsonl"))
+from labkit.course.ex04 import USAGE_LOG
+
+rows = ex04.load_usage_log(labkit.notebook.data_path(USAGE_LOG))
 print(len(rows), "requests; the first:")
 print(rows[0])
 
@@ -230,24 +235,25 @@ for r in faq[:3]:
 # %% [markdown]
 # The prompt **starts with the current time**. The cache matches prompts by their exact beginning, so
 # a prompt that changes in its first line never matches anything. The fix is to put what never
-# changes first (the playbook) and what varies (time, question) last. With that order, a recorded
-# FAQ answer reports 1,024 of its input tokens served from the cache:
+# changes first (the playbook, from `labkit/course/ex03.py`) and what varies (time, question) last.
+# With that order, a recorded FAQ answer reports most of its input tokens served from the cache:
 
 # %%
-from labkit.checks.ex03 import SUPPORT_PLAYBOOK
+from labkit.course.ex03 import PLAYBOOK_CACHED_TOKENS, SUPPORT_PLAYBOOK
+from labkit.course.ex04 import FAQ_MODEL, FAQ_QUESTION, FAQ_TIME, stamp
 from labkit.costs import cost, estimate
 
-fixed = client.chat.completions.create(model="gpt-4o", messages=[
+fixed = client.chat.completions.create(model=FAQ_MODEL, messages=[
     {"role": "system", "content": SUPPORT_PLAYBOOK},
-    {"role": "user", "content": "Current time: 2026-10-06 09:14.\n"
-                                "How do I reset two-factor authentication for a teammate who lost their phone?"},
+    {"role": "user", "content": f"Current time: {stamp(FAQ_TIME)}.\n{FAQ_QUESTION}"},
 ])
 print(cost(fixed.usage, fixed.model))
 
+cached = PLAYBOOK_CACHED_TOKENS
 before = sum(cost(r["usage"], r["model"]).total_usd for r in faq)
-after = sum(estimate(r["usage"]["prompt_tokens"], r["usage"]["completion_tokens"], r["model"], cached_tokens=1024).total_usd
+after = sum(estimate(r["usage"]["prompt_tokens"], r["usage"]["completion_tokens"], r["model"], cached_tokens=cached).total_usd
             for r in faq)
-print(f"the FAQ bot's week: ${before:.2f} -> ${after:.2f} if each call reuses 1,024 cached tokens ({1 - after / before:.0%} less)")
+print(f"the FAQ bot's week: ${before:.2f} -> ${after:.2f} if each call reuses {cached:,} cached tokens ({1 - after / before:.0%} less)")
 
 # %% [markdown]
 # (Cache hits are likely, not guaranteed: the cache lasts minutes of inactivity, so quiet hours see
@@ -262,14 +268,15 @@ print(f"the FAQ bot's week: ${before:.2f} -> ${after:.2f} if each call reuses 1,
 # as its prefix:
 
 # %%
-from datetime import datetime
+from labkit.course.ex04 import FAQ_ASKED
 
 
 def part3b(mod) -> None:
-    a = attempt(mod.faq_messages, "How do I reset two-factor authentication?", datetime(2026, 10, 6, 9, 14))
+    (a_question, a_time), (b_question, b_time) = FAQ_ASKED
+    a = attempt(mod.faq_messages, a_question, a_time)
     if a is not None:
-        b = mod.faq_messages("Can I get a refund on a monthly plan?", datetime(2026, 10, 6, 16, 2))
-        print("same first message:", a[0] == b[0], "|", labkit.count_tokens([a[0]], "gpt-4o"), "tokens in it")
+        b = mod.faq_messages(b_question, b_time)
+        print("same first message:", a[0] == b[0], "|", labkit.count_tokens([a[0]], FAQ_MODEL), "tokens in it")
 
 
 part3b(ex04)
@@ -281,12 +288,11 @@ part3b(ex04)
 # replies to the same email (authored variations of the same recorded request):
 
 # %%
-from labkit.checks.ex04 import CLASSIFY_EMAILS
+from labkit.course.ex04 import VAGUE_MESSAGES, VAGUE_TEMPERATURE
 
-vague = [{"role": "system", "content": "Analyze customer emails and tell me the sentiment, urgency and category."},
-         {"role": "user", "content": CLASSIFY_EMAILS[0]}]
+print("system:", VAGUE_MESSAGES[0]["content"], f"| temperature {VAGUE_TEMPERATURE}")
 for i in range(3):
-    reply = client.chat.completions.create(model=MODEL, temperature=1.3, messages=vague)
+    reply = client.chat.completions.create(model=MODEL, temperature=VAGUE_TEMPERATURE, messages=VAGUE_MESSAGES)
     print(f"--- reply {i + 1}\n{reply.choices[0].message.content}")
 
 # %% [markdown]
@@ -297,11 +303,12 @@ for i in range(3):
 # %%
 import json
 
-json_mode = [{"role": "system", "content": "Analyze customer emails. Output JSON with the sentiment, urgency, category and a one-sentence summary."},
-             {"role": "user", "content": CLASSIFY_EMAILS[0]}]
+from labkit.course.ex04 import JSON_MODE_MESSAGES, JSON_MODE_TEMPERATURE
+
+print("system:", JSON_MODE_MESSAGES[0]["content"])
 for i in range(2):
-    reply = client.chat.completions.create(model=MODEL, temperature=1.0, response_format={"type": "json_object"},
-                                           messages=json_mode)
+    reply = client.chat.completions.create(model=MODEL, temperature=JSON_MODE_TEMPERATURE,
+                                           response_format={"type": "json_object"}, messages=JSON_MODE_MESSAGES)
     data = json.loads(reply.choices[0].message.content)  # parses every time...
     print(f"reply {i + 1}: keys {sorted(data)} -> urgency = {data.get('urgency', 'KeyError: no urgency key')}")
 
@@ -314,9 +321,12 @@ for i in range(2):
 # GPT-5 reasoning models accept no temperature at all, so there the schema and clear instructions do
 # the work. Then test on 20 or more varied emails, as the lesson says.
 #
-# **Your turn (part 4):** `classify_email(client, email)`:
+# **Your turn (part 4):** `classify_email(client, email)`, on the lesson's emails:
 
 # %%
+from labkit.course.ex04 import CLASSIFY_EMAILS
+
+
 def part4(mod) -> None:
     for email in CLASSIFY_EMAILS:
         ticket = attempt(mod.classify_email, client, email)

@@ -22,16 +22,21 @@ labkit.notebook.intro("ex05")
 # empty, very long (pasted logs, a two-year invoice dispute), not in English, and three that try
 # to give the classifier orders (prompt injection).
 #
-# The reference code for this notebook is the exercise's solution; the last section runs yours.
+# The lesson's content (the emails, the classification schema, the routing rules, the prompts
+# and the requests) is in `labkit/course/ex05.py`, where the exercise, the recordings and the
+# checks read it too. The reference code for this notebook is the exercise's solution; the last
+# section runs yours.
 
 # %%
 import json
 from collections import Counter
 
+from labkit.course.ex05 import FIELDS, load_emails
+
 ref = labkit.notebook.solution("ex05")
-emails = ref.load_emails()
+emails = load_emails()
 print(len(emails), "emails")
-for field in ("category", "urgency", "sentiment"):
+for field in reversed(FIELDS):
     print(f"{field:9}", dict(Counter(e["label"][field] for e in emails).most_common()))
 print("\nhard cases:")
 for e in emails:
@@ -49,24 +54,18 @@ for e in emails:
 # %%
 import openai
 
-MODEL = ref.MODEL  # the one model name this notebook uses: gpt-4.1-mini, a fast sampling model
+from labkit.course.ex05 import LESSON_SYSTEM, demo_email, lesson_request
+
 client = labkit.client("ex05")
-email = next(e for e in emails if e["subject"].startswith("Charged twice"))
+email = demo_email(emails)  # a customer charged twice
+print(LESSON_SYSTEM, end="\n\n")
+request = lesson_request(email)
+print({k: v for k, v in request.items() if k != "messages"}, end="\n\n")
 
-LESSON_SYSTEM = """Analyze customer emails. Output JSON:
-{
-  "sentiment": "positive/neutral/negative",
-  "urgency": "low/medium/high/critical",
-  "category": "billing/technical/sales/other",
-  "summary": "one-sentence summary"
-}"""
-lesson_messages = [{"role": "system", "content": LESSON_SYSTEM}, {"role": "user", "content": email["body"]}]
-lesson_request = dict(model="gpt-5-mini", messages=lesson_messages, temperature=0.2, max_tokens=150)
-
-for finding in labkit.lint_request(**lesson_request):
+for finding in labkit.lint_request(**request):
     print(finding.code, "->", finding.message[:110], "…")
 try:
-    client.chat.completions.create(**lesson_request)
+    client.chat.completions.create(**request)
 except openai.BadRequestError as err:
     print("\n400 from the API:", err.body["message"])
     print(labkit.provenance(client))
@@ -77,7 +76,9 @@ except openai.BadRequestError as err:
 # batch's worth of such replies:
 
 # %%
-reply = client.chat.completions.create(model=MODEL, messages=lesson_messages, temperature=0.2, max_completion_tokens=150)
+from labkit.course.ex05 import sampling_request
+
+reply = client.chat.completions.create(**sampling_request(email))
 text = reply.choices[0].message.content
 print(text)
 try:
@@ -93,12 +94,15 @@ except json.JSONDecodeError as err:
 # %%
 import pydantic
 
-reply = client.chat.completions.create(model=MODEL, messages=lesson_messages, temperature=0.2, max_completion_tokens=150,
-                                       response_format={"type": "json_object"})
+from labkit.course.ex05 import Classification
+
+request = sampling_request(email, json_mode=True)
+print("response_format:", request["response_format"])
+reply = client.chat.completions.create(**request)
 data = json.loads(reply.choices[0].message.content)
 print(data)
 try:
-    ref.Classification.model_validate(data)
+    Classification.model_validate(data)
 except pydantic.ValidationError as err:
     print(f"\n{err.error_count()} schema errors:", [(e["loc"][0], e["input"]) for e in err.errors()])
 
@@ -108,9 +112,9 @@ except pydantic.ValidationError as err:
 # With `client.chat.completions.parse(response_format=Classification)` the SDK turns a pydantic
 # model into a **strict JSON schema**; the API then constrains the model's output to it, and the
 # SDK parses the reply back into the model. Enums make "urgent" impossible rather than unlikely.
-# The request (`request_for` in the exercise) also fences the email in `<email>` tags and tells
-# the model it is data, not instructions, which is the first defence against prompt injection.
-# This is what goes over the wire:
+# The request (`request_for` in `labkit/course/ex05.py`, given to you in the exercise) also
+# fences the email in `<email>` tags and tells the model it is data, not instructions, which is
+# the first defence against prompt injection. This is what goes over the wire:
 
 # %%
 from labkit.replay import load_cassette, resolve_cassette
@@ -120,7 +124,9 @@ print("response_format:", json.dumps(wire["response_format"])[:400], "…")
 print("temperature:", wire["temperature"], "| max_completion_tokens:", wire["max_completion_tokens"])
 
 # %%
-completion = client.chat.completions.parse(**ref.request_for(email))
+from labkit.course.ex05 import request_for
+
+completion = client.chat.completions.parse(**request_for(email))
 c = completion.choices[0].message.parsed
 print(repr(c))
 print("route:", ref.route(c))
@@ -130,13 +136,18 @@ print(labkit.provenance(client))
 # ## Routing is a pure function
 #
 # Routing reads a classification and returns a queue; it sends nothing and stores nothing, so
-# it is trivial to test exhaustively (the check tries all 48 combinations). Order matters: an
-# email that is both critical and negative must reach a human, not senior support.
+# it is trivial to test exhaustively (the check tries all 48 combinations). The rules are data
+# (`ROUTES`), tried in order: an email that is both critical and negative must reach a human,
+# not senior support.
 
 # %%
-C, S, U, K = ref.Classification, ref.Sentiment, ref.Urgency, ref.Category
+from labkit.course.ex05 import DEFAULT_QUEUE, ROUTES
+
+for field, value, queue in ROUTES:
+    print(f"{field} is {value:8} -> {queue}")
+print(f"{'otherwise':20} -> {DEFAULT_QUEUE}\n")
 for sentiment, urgency in [("negative", "critical"), ("positive", "critical"), ("negative", "high"), ("neutral", "medium")]:
-    case = C(sentiment=sentiment, urgency=urgency, category="technical", summary="-")
+    case = Classification(sentiment=sentiment, urgency=urgency, category="technical", summary="-")
     print(f"{urgency:8} + {sentiment:8} -> {ref.route(case)}")
 
 # %% [markdown]
@@ -255,11 +266,13 @@ plt.tight_layout()
 # `labkit.ratelimit.VirtualTimeLoop`, an event loop whose clock jumps to the next timer whenever
 # every task is waiting, so latency and backoff cost no real time and every run gives the same
 # timestamps. That is also why the limiter reads `loop.time()`: the clock `asyncio.sleep` uses.
-# The same batch, 50 ± 10 ms latency, concurrency 12 (a limit of 240/s):
+# All 1,000 emails under the checks' latency model and limits (`virtual_latency()` and
+# `FULL_RUN` in `labkit/course/ex05.py`):
 
 # %%
 import asyncio
 
+from labkit.course.ex05 import FULL_RUN, LATENCY_BASE, LATENCY_JITTER, virtual_latency
 from labkit.ratelimit import run_virtual, window_peak
 
 
@@ -270,9 +283,10 @@ async def timed(client, batch, path, **params):
     return counts, loop.time() - start
 
 
-vclient = lab_client("ex05", latency=faults.Latency(base=0.05, jitter=0.01, seed=5))
-counts, elapsed = run_virtual(timed(vclient, emails, work / "virtual.jsonl", concurrency=12, rpm=60_000, tpm=50_000_000))
-limit = theoretical_rps(12, 0.05, 60_000)
+print(f"latency {LATENCY_BASE * 1000:.0f} ± {LATENCY_JITTER * 1000:.0f} ms, limits {FULL_RUN}")
+vclient = lab_client("ex05", latency=virtual_latency())
+counts, elapsed = run_virtual(timed(vclient, emails, work / "virtual.jsonl", **FULL_RUN))
+limit = theoretical_rps(FULL_RUN["concurrency"], LATENCY_BASE, FULL_RUN["rpm"])
 print(counts, f"{elapsed:.3f} virtual s -> {1000 / elapsed:.1f} emails/s = {1000 / elapsed / limit:.1%} of {limit:.0f}/s")
 print("peak in flight:", vclient._labkit_transport.max_in_flight)
 
@@ -284,7 +298,7 @@ print("peak in flight:", vclient._labkit_transport.max_in_flight)
 # rate plus the small burst.
 
 # %%
-vclient = lab_client("ex05", latency=faults.Latency(base=0.05, jitter=0.01, seed=5))
+vclient = lab_client("ex05", latency=virtual_latency())
 counts, elapsed = run_virtual(timed(vclient, emails[:300], work / "rpm.jsonl", concurrency=32, rpm=6_000, tpm=50_000_000))
 starts = [a.at for a in vclient._labkit_transport.attempts]
 for w in (0.1, 0.5, 1.0, 2.0):
@@ -295,17 +309,17 @@ print(f"{len(starts)} requests in {elapsed:.2f} s = {len(starts) / elapsed:.1f}/
 # ## When emails fail
 #
 # A batch of 1,000 will meet failures. Here three emails meet scripted faults (`labkit.faults`
-# steps, per email): a 429 that asks for 700 ms, a 400 that no retry can fix, and a timeout
-# followed by a 503. The batch carries on; each failure stays with its email.
+# steps, per email; `FAULTS` in `labkit/course/ex05.py`, the same the retries check uses): a 429
+# that says how long to wait, a 400 that no retry can fix, and a timeout followed by a 503.
+# The batch carries on; each failure stays with its email.
 
 # %%
+from labkit.course.ex05 import FAULTS, faults_for
+
 batch = emails[:30]
-faulty = {
-    ref.build_messages(batch[2])[1]["content"]: ["429 retry-after-ms=700", "ok"],
-    ref.build_messages(batch[5])[1]["content"]: ["400"],
-    ref.build_messages(batch[8])[1]["content"]: ["timeout", "503", "ok"],
-}
-vclient = lab_client("ex05", latency=faults.Latency(base=0.05, jitter=0.01, seed=5), per_item=faulty)
+for name, (position, steps) in FAULTS.items():
+    print(f"{batch[position]['id']} ({name}): {' -> '.join(steps)}")
+vclient = lab_client("ex05", latency=virtual_latency(), per_item=faults_for(batch))
 counts, elapsed = run_virtual(timed(vclient, batch, work / "faults.jsonl", concurrency=4, rpm=60_000, tpm=50_000_000))
 print(counts)
 for item in sorted((json.loads(line) for line in (work / "faults.jsonl").read_text().splitlines()), key=lambda i: i["id"]):
@@ -324,13 +338,13 @@ from labkit.ratelimit import Crash
 
 path = work / "crash.jsonl"
 batch = emails[:100]
-crashing = lab_client("ex05", latency=faults.Latency(base=0.05, jitter=0.01, seed=5), crash_after=25)
+crashing = lab_client("ex05", latency=virtual_latency(), crash_after=25)
 try:
     run_virtual(timed(crashing, batch, path, concurrency=8, rpm=60_000, tpm=50_000_000))
 except Crash as err:
     print("crashed:", err)
 print("finished before the crash:", len(ref.finished_ids(path)))
-resumed = lab_client("ex05", latency=faults.Latency(base=0.05, jitter=0.01, seed=5))
+resumed = lab_client("ex05", latency=virtual_latency())
 counts, _ = run_virtual(timed(resumed, batch, path, concurrency=8, rpm=60_000, tpm=50_000_000))
 print("resumed run:", counts, "| requests sent:", len(resumed._labkit_transport.attempts))
 print("ok lines now:", len(ref.finished_ids(path)), "of", len(batch))
@@ -348,20 +362,22 @@ print("ok lines now:", len(ref.finished_ids(path)), "of", len(batch))
 # %%
 results = {json.loads(line)["id"]: json.loads(line) for line in (work / "virtual.jsonl").read_text().splitlines()}
 truth = {e["id"]: e["label"] for e in emails}
-for field in ("sentiment", "urgency", "category"):
+for field in FIELDS:
     right = sum(results[i][field] == truth[i][field] for i in truth)
     print(f"{field:9} accuracy {right / len(truth):.1%}")
 
 
 def queue(fields):
-    return ref.route(ref.Classification(**{k: fields[k] for k in ("sentiment", "urgency", "category")}, summary="-"))
+    return ref.route(Classification(**{k: fields[k] for k in FIELDS}, summary="-"))
 
+
+from labkit.course.ex05 import Queue
 
 routed = Counter((queue(truth[i]), queue(results[i])) for i in truth)
 print(f"all three accuracy {sum(all(results[i][f] == truth[i][f] for f in truth[i]) for i in truth) / len(truth):.1%}")
 print(f"routing   accuracy {sum(n for (a, b), n in routed.items() if a == b) / len(truth):.1%}")
-print("critical emails that did not reach a human:", routed[(ref.Queue.HUMAN, ref.Queue.SENIOR)] + routed[(ref.Queue.HUMAN, ref.Queue.STANDARD)])
-print("emails sent to a human that did not need one:", routed[(ref.Queue.SENIOR, ref.Queue.HUMAN)] + routed[(ref.Queue.STANDARD, ref.Queue.HUMAN)])
+print("critical emails that did not reach a human:", routed[(Queue.HUMAN, Queue.SENIOR)] + routed[(Queue.HUMAN, Queue.STANDARD)])
+print("emails sent to a human that did not need one:", routed[(Queue.SENIOR, Queue.HUMAN)] + routed[(Queue.STANDARD, Queue.HUMAN)])
 
 # %%
 levels = ["low", "medium", "high", "critical"]
@@ -389,7 +405,7 @@ plt.tight_layout()
 for e in emails:
     if e["hard_case"]:
         got = results[e["id"]]
-        diff = [f"{k}: {got[k]} (label {e['label'][k]})" for k in ("sentiment", "urgency", "category") if got[k] != e["label"][k]]
+        diff = [f"{k}: {got[k]} (label {e['label'][k]})" for k in FIELDS if got[k] != e["label"][k]]
         print(f"{e['id']} {e['hard_case']:11} {'; '.join(diff) or 'matches the label'}")
 
 # %% [markdown]
@@ -412,15 +428,15 @@ print(f"Batch API:   ${batch_total:.4f}")
 # %% [markdown]
 # ## Your turn: exercise 05
 #
-# Open `exercises/ex05_batch.py`. The data, the `Classification` model, `request_for`, the
-# records and the two baseline designs are given. Write `route`, `classify`, `is_retryable`,
+# Open `exercises/ex05_batch.py`. The data, the `Classification` model and `request_for` (from
+# `labkit/course/ex05.py`), the records and the two baseline designs are given. Write `route`, `classify`, `is_retryable`,
 # `finished_ids` and `process_batch`. This cell runs your processor on 50 emails on the
 # virtual clock:
 
 # %%
 ex05 = labkit.notebook.exercise("ex05")
 try:
-    mine = lab_client("ex05", latency=faults.Latency(base=0.05, jitter=0.01, seed=5))
+    mine = lab_client("ex05", latency=virtual_latency())
     path = work / "yours.jsonl"
     path.unlink(missing_ok=True)
 
@@ -431,7 +447,7 @@ try:
         return counts, loop.time() - start
 
     counts, elapsed = run_virtual(yours())
-    print(counts, f"{50 / elapsed:.0f} emails/s of a possible {theoretical_rps(8, 0.05):.0f}")
+    print(counts, f"{50 / elapsed:.0f} emails/s of a possible {theoretical_rps(8, LATENCY_BASE):.0f}")
 except NotImplementedError as todo:
     print("Still to do:", todo)
 

@@ -22,7 +22,7 @@ labkit.notebook.intro("ex06", "ex06_day")
 # | in the lesson's code | what happens | what we do instead |
 # | --- | --- | --- |
 # | `List`, `logging` and `CostTracker` used before they are imported or defined | `NameError` on import | import what you use |
-# | cache key = hash of the messages only | a `gpt-4.1-mini` answer is served to a `gpt-4.1` request; temperature 0.2 and 1.0 share an entry | hash the whole request body |
+# | cache key = hash of the messages only | the cheap model's answer is served to a request for the premium one; temperature 0.2 and 1.0 share an entry | hash the whole request body |
 # | rate limit: `GET`, compare, then `INCR` | concurrent requests read the same count and all pass | one atomic step (`INCR` first, or a Lua script) |
 # | budget: read the spend, compare, call, then add | every request in flight passes the check: the budget is overshot by up to one request per worker | reserve the maximum cost atomically before calling |
 # | `gpt-5` with `temperature=0.7, max_tokens=500` | HTTP 400 on the real API (reasoning models take neither) | sampling models for this client, `max_completion_tokens` everywhere |
@@ -35,43 +35,47 @@ labkit.notebook.intro("ex06", "ex06_day")
 #
 # Two of these we can see without any server. The lesson's cache key cannot tell models apart:
 
+# (The requests, prompts and models of this notebook are in `labkit/course/ex06.py`.)
+
 # %%
 import hashlib
 import json
 
-SUPPORT = "You are a customer support agent for Planwise, a project management app. Answer in under 120 words."
-
-
-def ask(question: str) -> list[dict[str, str]]:
-    return [{"role": "system", "content": SUPPORT}, {"role": "user", "content": question}]
-
-
-RESET = ask("How do I reset my password?")
+from labkit.course.ex06 import CASCADE, CHEAP, MAX_COMPLETION_TOKENS, PREMIUM, RESET, TEMPERATURE
+from labkit.course.models import LESSON_FLAGSHIP
 
 
 def lesson_cache_key(messages):  # the lesson's key: the messages, nothing else
     return "gpt_cache:" + hashlib.md5(json.dumps(messages, sort_keys=True).encode()).hexdigest()
 
 
-print("gpt-4.1 request:     ", lesson_cache_key(RESET))
-print("gpt-4.1-mini request:", lesson_cache_key(RESET), "(the same key: one model's answer served for the other)")
+print(f"{PREMIUM + ' request:':21}", lesson_cache_key(RESET))
+print(f"{CHEAP + ' request:':21}", lesson_cache_key(RESET), "(the same key: one model's answer served for the other)")
 
 # %% [markdown]
 # And the request it sends would be rejected by the real API. The linter knows the models' rules:
 
 # %%
-for finding in labkit.lint_request(model="gpt-5", messages=RESET, temperature=0.7, max_tokens=500):
+# the lesson's request: its flagship model, with temperature and the output limit sent as max_tokens
+lesson_request = {"model": LESSON_FLAGSHIP, "messages": RESET, "temperature": TEMPERATURE, "max_tokens": MAX_COMPLETION_TOKENS}
+for finding in labkit.lint_request(**lesson_request):
     print(f"{finding.severity:7} {finding.code}: {finding.message}")
 
 # %% [markdown]
 # So this client uses **sampling** models, which accept `temperature` (the cache policy below
 # depends on it), and sends the output limit as `max_completion_tokens`, which every current model
-# accepts (`max_tokens` is the deprecated name that reasoning models reject):
+# accepts (`max_tokens` is the deprecated name that reasoning models reject). They are named by
+# role (the course's line-up is `labkit/course/models.py`):
 #
-# * `PREMIUM = "gpt-4.1"`, the default;
-# * `CHEAP = "gpt-4.1-mini"`, where the budget policy falls back to;
-# * `CASCADE = ("gpt-4.1", "gpt-4o", "gpt-4.1-mini")`, tried in order when a model is unavailable
-#   (the lesson's cascade is gpt-5, gpt-4o, gpt-5-mini: the same idea, flagship to mini).
+# * `PREMIUM`, the default;
+# * `CHEAP`, where the budget policy falls back to;
+# * `CASCADE`, tried in order when a model is unavailable (the lesson's cascade is gpt-5, gpt-4o,
+#   gpt-5-mini: the same idea, flagship to mini).
+
+# %%
+print("PREMIUM =", PREMIUM)
+print("CHEAP   =", CHEAP)
+print("CASCADE =", " -> ".join(CASCADE))
 
 # %% [markdown]
 # ## A real Redis, with nothing but pip
@@ -87,27 +91,25 @@ for finding in labkit.lint_request(model="gpt-5", messages=RESET, temperature=0.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-# (where the server runs differs per machine)
+# (the server's version depends on which server you use)
 from labkit import redisd
 
 r = redisd.connect()
-print(redisd.describe(r))
+print(redisd.describe(r, address=False))
 PREFIX = redisd.fresh_prefix("nb06")
-print("this notebook's keys start with", PREFIX)
+print("this notebook's keys start with", PREFIX.rsplit(":", 2)[0] + ":<a random id, new each run>:")
 
 # %% [markdown]
 # The client reads the time through a `clock` it is given (budgets are per month, rate limits per
-# minute). This notebook pins that clock to 10 November 2026, so what it prints is the same
-# whatever day you run it; in production you leave the default, `time.time`.
+# minute). This notebook passes the course's pinned clock, `labkit.clock.course_clock`, so what it
+# prints is the same whatever day you run it; in production you leave the default, `time.time`.
 
 # %%
 from datetime import datetime, timezone
 
-NOV_10 = datetime(2026, 11, 10, tzinfo=timezone.utc).timestamp()
+from labkit.clock import course_clock
 
-
-def course_clock() -> float:
-    return NOV_10
+print("the notebook's clock says", datetime.fromtimestamp(course_clock(), timezone.utc).strftime("%d %B %Y, %H:%M UTC"))
 
 # %% [markdown]
 # ## Race conditions are real: the lesson's rate limiter under load
@@ -201,7 +203,7 @@ ent = sol.EnterpriseGPTClient(client, r, prefix=PREFIX + "demo:", clock=course_c
 
 first = ent.complete(RESET, user_id="ana", feature="support_answer")
 again = ent.complete(RESET, user_id="ben", feature="support_answer")
-cheaper = ent.complete(RESET, user_id="ana", feature="support_answer", model=sol.CHEAP)
+cheaper = ent.complete(RESET, user_id="ana", feature="support_answer", model=CHEAP)
 print(f"first:  cached={first.cached}, {first.model}, ${first.cost_usd:.6f}")
 print(f"again:  cached={again.cached}, ${again.cost_usd:.6f}")
 print(f"cheap:  cached={cheaper.cached}, {cheaper.model} (another model, another key)")
@@ -232,7 +234,7 @@ print(sol.RESERVE_LUA)
 # * `on_budget="fallback"`: try the reservation again for `CHEAP` and answer with it;
 # * `on_budget="alert"`: send it anyway and raise one alert per month.
 #
-# A budget of $0.002 fits a `gpt-4.1-mini` answer of up to 500 tokens but not a `gpt-4.1` one:
+# A budget of $0.002 fits an answer of up to 500 tokens from `CHEAP` but not from `PREMIUM`:
 
 # %%
 for policy in ("block", "fallback", "alert"):
@@ -255,9 +257,9 @@ for policy in ("block", "fallback", "alert"):
 # (a race: the lesson's overshoot varies from run to run)
 from labkit import faults
 from labkit.costs import estimate
+from labkit.course.ex06 import BUDGET_MAX_OUT, BUDGET_PROBE
 
-PROBE = ask("Summarize ticket #4821 in one sentence: customer says the Gantt view freezes when a project has more than 500 tasks.")
-one_request = estimate(labkit.count_tokens(PROBE, sol.PREMIUM), 32, sol.PREMIUM).total_usd
+one_request = estimate(labkit.count_tokens(BUDGET_PROBE, PREMIUM), BUDGET_MAX_OUT, PREMIUM).total_usd
 
 
 class LessonBudget(sol.EnterpriseGPTClient):
@@ -274,7 +276,7 @@ def spend_under_load(cls, tag):
     def user(i):
         try:
             while True:
-                ent.complete(PROBE, user_id=f"u{i}", max_completion_tokens=32, cache_ttl=0)
+                ent.complete(BUDGET_PROBE, user_id=f"u{i}", max_completion_tokens=BUDGET_MAX_OUT, cache_ttl=0)
         except sol.BudgetExceeded:
             pass
 
@@ -328,34 +330,32 @@ for scenario in ("503", "400"):
 # %%
 import random
 
-from labkit.replay import load_cassette, resolve_cassette
+from labkit.clock import Clock
+from labkit.course.ex06 import DAY_TICKETS, SUPPORT_POOL, TAGLINE, TICKET_MAX_OUT, TICKET_TEMPERATURE, ticket_messages
 
-recorded = load_cassette(resolve_cassette("ex06_day")).interactions
-faq_pool = [RESET, ask("How do I export a project to CSV?"), ask("Can I switch from monthly to annual billing?")]
-faq_pool += [i.body["messages"] for i in recorded if i.label.startswith("support answer")]
-tickets = [i.body["messages"] for i in recorded if i.label.startswith("ticket summary")]
-TAGLINE = [{"role": "user", "content": "Write a one-line tagline for Planwise's new AI task planner."}]
+faq_pool = SUPPORT_POOL
+tickets = [ticket_messages(ticket) for ticket in DAY_TICKETS]
 users = ["ana", "ben", "chen", "dara", "eli", "fatima", "gus", "hana", "ivan", "jo"]
 per_hour = [1, 1, 1, 1, 1, 2, 4, 8, 14, 18, 20, 18, 14, 16, 18, 20, 16, 12, 8, 6, 4, 3, 2, 1]
 
-now = [NOV_10]
+midnight = course_clock() // 86400 * 86400  # the course's day, from 00:00 UTC
+day_clock = Clock(now=midnight)  # a clock the loop below moves through the day
 day_client = labkit.client(["ex06", "ex06_day"])
-day = sol.EnterpriseGPTClient(day_client, r, prefix=PREFIX + "day:", clock=lambda: now[0], monthly_budget_usd=5.0)
+day = sol.EnterpriseGPTClient(day_client, r, prefix=PREFIX + "day:", clock=day_clock, monthly_budget_usd=5.0)
 rng = random.Random(2026)
-midnight = now[0]
 hourly = []
 for hour, n in enumerate(per_hour):
     hits = 0
     for second in sorted(rng.uniform(0, 3600) for _ in range(n)):
-        now[0] = midnight + hour * 3600 + second
+        day_clock.now = midnight + hour * 3600 + second
         user = rng.choice(users)
         feature = rng.choices(["support_answer", "ticket_summary", "marketing_copy"], [0.5, 0.25, 0.25])[0]
         if feature == "support_answer":
             question = faq_pool[min(int(rng.paretovariate(1.2)) - 1, len(faq_pool) - 1)]
             answer = day.complete(question, user_id=user, feature=feature)
         elif feature == "ticket_summary":
-            answer = day.complete(rng.choice(tickets), user_id=user, feature=feature, model=sol.CHEAP,
-                                  temperature=0.2, max_completion_tokens=120)
+            answer = day.complete(rng.choice(tickets), user_id=user, feature=feature, model=CHEAP,
+                                  temperature=TICKET_TEMPERATURE, max_completion_tokens=TICKET_MAX_OUT)
         else:
             answer = day.complete(TAGLINE, user_id=user, feature=feature, temperature=1.0)
         hits += answer.cached
@@ -410,7 +410,7 @@ plt.show()
 # %%
 ex06 = labkit.notebook.exercise("ex06")
 try:
-    mine = ex06.EnterpriseGPTClient(labkit.client("ex06"), r, prefix=PREFIX + "mine:")
+    mine = ex06.EnterpriseGPTClient(labkit.client("ex06"), r, prefix=PREFIX + "mine:", clock=course_clock)
     print(mine.complete(RESET, user_id="me"))
 except NotImplementedError as todo:
     print("Still to do:", todo)

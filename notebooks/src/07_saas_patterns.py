@@ -29,7 +29,8 @@ labkit.notebook.intro("ex07")
 # | `seo["title"]`, `seo["meta"]`, `seo["keywords"]` | `KeyError`: the SEO call returns free text, nothing produces these keys | Structured Outputs parsed into a pydantic model |
 #
 # Everything below uses the reference solution (`labkit.notebook.solution("ex07")`); your version
-# goes in `exercises/ex07_saas_patterns.py`.
+# goes in `exercises/ex07_saas_patterns.py`. The requests, prompts, tiers and models are in
+# `labkit/course/ex07.py`.
 
 # %%
 sol = labkit.notebook.solution("ex07")
@@ -59,30 +60,24 @@ print(sol.SCHEMA)
 
 # %%
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 
+from labkit.clock import Clock, course_clock
+from labkit.course.ex07 import MARKETING, SUMMARY
+
 folder = Path(tempfile.mkdtemp(prefix="nb07-"))
-now = [datetime(2026, 11, 10, 12, 0, tzinfo=timezone.utc).timestamp()]
-billing = sol.TenantBilling(labkit.client("ex07"), str(folder / "billing.sqlite3"), clock=lambda: now[0])
+clock = Clock(now=course_clock())  # starts at the course's pinned date; the cells below move it on
+billing = sol.TenantBilling(labkit.client("ex07"), str(folder / "billing.sqlite3"), clock=clock)
 billing.setup()
 billing.add_tenant("acme_corp", "pro", 3)
 billing.add_tenant("globex", "free", 1)
-
-MARKETING = [{"role": "user", "content": "Generate a short marketing email announcing Planwise's new AI task planner to existing customers."}]
-NOTES = (
-    "Weekly sync, 3 Nov. Attendees: Dana, Luis, Priya. Mobile release slips one week: push-notification bug on Android 15. "
-    "Luis to pair with QA on it. Priya finished the onboarding checklist redesign; usability test Thursday. "
-    "Dana asks for a decision on dropping the legacy CSV importer by Friday."
-)
-SUMMARY = [{"role": "user", "content": f"Summarize these meeting notes in three bullet points:\n\n{NOTES}"}]
 
 result = billing.process_request("acme_corp", MARKETING, feature="ai_content_generation")
 print(result["result"][:200], "...")
 print({k: round(v, 6) if isinstance(v, float) else v for k, v in result.items() if k != "result"})
 
 # %%
-now[0] += 3600
+clock.advance(3600)
 print(billing.process_request("acme_corp", SUMMARY, feature="ai_summary")["result"])
 billing.process_request("globex", MARKETING)
 try:
@@ -108,11 +103,13 @@ db.close()
 
 # %% [markdown]
 # A credit is what the customer pays for; `cost_usd` is what the generation cost us, priced from
-# its real `usage`. The marketing email costs more than its length suggests: `gpt-5-mini` is a
+# its real `usage`. The marketing email costs more than its length suggests: the billing model is a
 # reasoning model, and its hidden reasoning tokens are billed as output. Both are in the usage:
 
 # %%
-raw = labkit.client("ex07").chat.completions.create(model=sol.CHEAP, messages=MARKETING)
+from labkit.course.ex07 import BILLING_MODEL
+
+raw = labkit.client("ex07").chat.completions.create(model=BILLING_MODEL, messages=MARKETING)
 print(raw.usage.completion_tokens, "completion tokens, of which", raw.usage.completion_tokens_details.reasoning_tokens, "reasoning")
 print(labkit.costs.cost(raw.usage, raw.model))
 
@@ -133,9 +130,10 @@ for tier, limits in sol.TIER_LIMITS.items():
 # %%
 import openai
 
-STATUS = [{"role": "user", "content": "Draft a two-sentence status update for the client on the website redesign project: design approved, development 60% done, launch still set for 1 December."}]
+from labkit.course.ex07 import LESSON_PRO_REQUEST, STATUS
+
 try:
-    labkit.client("ex07").chat.completions.create(model="gpt-5", messages=STATUS, max_tokens=1000)
+    labkit.client("ex07").chat.completions.create(**LESSON_PRO_REQUEST)
 except openai.BadRequestError as err:
     print(err.status_code, err.code, "-", err.body["message"])
 
@@ -151,52 +149,54 @@ except openai.BadRequestError as err:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-# (where the server runs differs per machine)
+# (the server's version depends on which server you use)
 from labkit import redisd
 
 r = redisd.connect()
 PREFIX = redisd.fresh_prefix("nb07")
-print(redisd.describe(r))
+print(redisd.describe(r, address=False))
 
 # %%
-gate = sol.FeatureGate(labkit.client("ex07"), r, prefix=PREFIX, clock=lambda: now[0])
+gate = sol.FeatureGate(labkit.client("ex07"), r, prefix=PREFIX, clock=clock)
 for tier in ("free", "pro", "enterprise"):
     out = gate.process_with_tier_limits(f"user-{tier}", tier, STATUS)
     print(f"{tier:10} {out['daily_usage']}/{out['daily_limit']}: {out['content']}")
 
 answers = [gate.process_with_tier_limits("user-free", "free", STATUS) for _ in range(10)]
 print("\nthe free user's 11th request today:", answers[-1])
-now[0] += 86400
+clock.advance(86400)
 print("tomorrow:", gate.process_with_tier_limits("user-free", "free", STATUS)["daily_usage"], "request(s) used")
 
 # %% [markdown]
 # ## 3 · The content pipeline
 #
-# Four stages, each fed the previous one's output: research and outline on `gpt-5-mini`, the
-# article on `gpt-5`, SEO on `gpt-5-mini`. The lesson's SEO stage asks for "SEO elements" in free
-# text, then reads `seo["title"]`, a key nothing ever produced. Asking for JSON is not enough
-# either: JSON mode guarantees syntax, not *your* fields. **Structured Outputs** do: pass a pydantic
-# model to `client.chat.completions.parse(...)`, the SDK sends its JSON schema with `strict: true`,
-# and `message.parsed` is an instance of your model:
-#
-# ```python
-# class SEOFields(BaseModel):
-#     title: str
-#     meta_description: str
-#     keywords: list[str]
-# ```
-#
+# Four stages, each fed the previous one's output: research, outline and SEO on a fast reasoning
+# model, the article on the flagship (`STAGE_MODELS`). The lesson's SEO stage asks for "SEO
+# elements" in free text, then reads `seo["title"]`, a key nothing ever produced. Asking for JSON
+# is not enough either: JSON mode guarantees syntax, not *your* fields. **Structured Outputs** do:
+# pass a pydantic model to `client.chat.completions.parse(...)`, the SDK sends its JSON schema with
+# `strict: true`, and `message.parsed` is an instance of your model. Ours:
+
+# %%
+import inspect
+
+from labkit.course.ex07 import STAGE_MODELS, TOPIC, SEOFields
+
+print(inspect.getsource(SEOFields))
+print("stage models:", STAGE_MODELS)
+
+# %% [markdown]
 # The schema it becomes (the SDK adds `"additionalProperties": false` and marks every field
 # required, as strict mode demands):
 
 # %%
 import json
 
-print(json.dumps(sol.SEOFields.model_json_schema()["properties"], indent=1))
+print(json.dumps(SEOFields.model_json_schema()["properties"], indent=1))
 
 # %%
 pipeline = sol.ContentPipeline(labkit.client("ex07"))
-post = pipeline.generate_blog_post("How small teams can run effective weekly planning meetings")
+post = pipeline.generate_blog_post(TOPIC)
 print(post["article"][:400], "...\n")
 print("title:      ", post["seo_title"], f"({len(post['seo_title'])} chars)")
 print("description:", post["meta_description"], f"({len(post['meta_description'])} chars)")
@@ -209,7 +209,7 @@ print("keywords:   ", ", ".join(post["keywords"]))
 
 # %%
 for stage, usd in post["stage_costs"].items():
-    print(f"{stage:9} ${usd:.6f}  ({sol.STAGE_MODELS[stage]})")
+    print(f"{stage:9} ${usd:.6f}  ({STAGE_MODELS[stage]})")
 print(f"{'total':9} ${post['total_cost']:.6f}  -> 100 posts overnight: ${100 * post['total_cost']:.2f}")
 
 # %%
@@ -225,14 +225,15 @@ plt.show()
 # %% [markdown]
 # ## Your turn: exercise 07
 #
-# Open `exercises/ex07_saas_patterns.py`. The schema, the tiers, the prompts and `SEOFields` are
-# given; you write the billing methods, `process_with_tier_limits` and `generate_blog_post`.
+# Open `exercises/ex07_saas_patterns.py`. The SQL schema is in the file; the tiers, the prompts and
+# `SEOFields` come from `labkit/course/ex07.py`. You write the billing methods,
+# `process_with_tier_limits` and `generate_blog_post`.
 
 # %%
 ex07 = labkit.notebook.exercise("ex07")
 try:
     mine = ex07.ContentPipeline(labkit.client("ex07"))
-    print(mine.generate_blog_post("How small teams can run effective weekly planning meetings")["seo_title"])
+    print(mine.generate_blog_post(TOPIC)["seo_title"])
 except NotImplementedError as todo:
     print("Still to do:", todo)
 

@@ -1,9 +1,9 @@
-"""Guards for grading untrusted learner code inside a forked child process.
+"""Guards for grading untrusted learner code inside the child process.
 
-Used by :mod:`labkit.grading`. Three layers, all in-process, so they stop accidents and
-ordinary gaming, not a determined attacker (PEP 578: audit hooks are not a sandbox):
+Used by :mod:`labkit.grading.child`. All in-process, so they stop accidents and ordinary
+gaming, not a determined attacker (PEP 578: audit hooks are not a sandbox); the child's
+environment is cleaned by the parent (:mod:`labkit.grading.environ`).
 
-* :func:`clean_environ`: the environment minus secrets (``OPENAI_*``, ``*KEY*``, ``*TOKEN*``...).
 * :func:`set_limits`: memory, CPU time, file size and core-dump limits (``resource``).
 * :func:`install_audit_hook`: a ``sys.addaudithook`` hook that refuses network access,
   new processes, ``ctypes``, tracing, memory inspection, reads of the course's ``solutions/``
@@ -29,43 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Blocked", "changes", "clean_environ", "install_audit_hook", "secret_names", "set_limits", "snapshot"]
-
-#: Variable names that look like credentials, whatever their prefix.
-SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE|CERT_PASS", re.I)
-#: Prefixes of services whose variables are dropped wholesale.
-SECRET_PREFIXES = (
-    "OPENAI_", "AZURE_", "AWS_", "GOOGLE_", "GCP_", "GCLOUD_", "GH_", "GITHUB_", "GITLAB_", "HF_",
-    "HUGGING", "ANTHROPIC_", "COHERE_", "MISTRAL_", "SSH_", "GPG_", "NPM_", "PYPI_", "TWINE_",
-    "DOCKER_", "VAULT_", "DATABASE_", "REDIS_", "PG", "MYSQL_", "SLACK_", "STRIPE_",
-)
-#: Variables kept for the grader and its children (everything else is dropped).
-KEEP_NAMES = frozenset({
-    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TERM", "TZ", "TMPDIR", "TEMP",
-    "TMP", "COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "VIRTUAL_ENV", "LD_LIBRARY_PATH",
-    "SSL_CERT_FILE", "SSL_CERT_DIR", "MPLBACKEND", "MPLCONFIGDIR", "TIKTOKEN_CACHE_DIR",
-    "DATA_GYM_CACHE_DIR", "PYTHONHASHSEED", "PYTHONIOENCODING", "PYTHONUTF8", "PYTHONDONTWRITEBYTECODE",
-})
-KEEP_PREFIXES = ("LC_", "XDG_", "LABKIT_")
-#: Allowed despite matching SECRET_NAME (they name folders, not secrets).
-NOT_SECRET = frozenset({"TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR"})
-
-
-def is_secret(name: str) -> bool:
-    """Whether an environment variable name looks like it holds a credential."""
-    upper = name.upper()
-    return upper not in NOT_SECRET and (bool(SECRET_NAME.search(upper)) or upper.startswith(SECRET_PREFIXES))
-
-
-def secret_names(env: Mapping[str, str]) -> list[str]:
-    """Names (never values) of the variables in ``env`` that look like secrets."""
-    return sorted(k for k in env if is_secret(k))
-
-
-def clean_environ(env: Mapping[str, str]) -> dict[str, str]:
-    """``env`` reduced to an allowlist of harmless variables, with no secret among them."""
-    return {k: v for k, v in env.items()
-            if (k in KEEP_NAMES or k.startswith(KEEP_PREFIXES)) and not is_secret(k)}
+__all__ = ["Blocked", "changes", "check_code", "install_audit_hook", "set_limits", "snapshot"]
 
 
 # --------------------------------------------------------------------------- limits
@@ -240,7 +204,7 @@ def install_audit_hook(
 
     def by_checks() -> bool:
         """Whether the nearest caller outside the standard library is the checks' own code."""
-        frame = sys._getframe(1)
+        frame: types.FrameType | None = sys._getframe(1)
         while frame is not None:
             code = frame.f_code
             if codes.get(id(code)) is code:
@@ -258,9 +222,9 @@ def install_audit_hook(
         raise Blocked(f"labkit grader: {kind} is not allowed while grading ({what})")
 
     def check_write(path: str | None) -> None:
-        if path is not None and path not in files and not _under(path, writable):
-            if not (path.startswith("/dev/shm/") and by_checks()):
-                deny("writing outside the submission", path)
+        if (path is not None and path not in files and not _under(path, writable)
+                and not (path.startswith("/dev/shm/") and by_checks())):
+            deny("writing outside the submission", path)
 
     def check_read(path: str | None) -> None:
         if path is None:
@@ -344,7 +308,7 @@ def _read(holder: Any, how: str, key: Any) -> Any:
         if how == "attr":
             return vars(holder).get(key, _MISSING)
         if how == "item":
-            return holder[key] if key in holder else _MISSING
+            return holder.get(key, _MISSING)
         if how == "fn":
             return getattr(holder, key, _MISSING)
         if how == "cell":
