@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -23,11 +24,17 @@ console = Console(highlight=False)
 
 
 @app.command()
-def doctor() -> None:
-    """Check this machine: mode, key (never printed), versions, tokenizer, cassettes, Redis."""
+def doctor(
+    live: Annotated[bool, typer.Option("--live", help="Also ask GET /v1/models (needs OPENAI_API_KEY; free) for the course's models' shutdown dates.")] = False,
+) -> None:
+    """Check this machine: mode, key (never printed), versions, tokenizer, cassettes, Redis, the course's models."""
     from . import doctor as doc
 
-    findings = doc.run()
+    if live and not os.environ.get("OPENAI_API_KEY"):
+        console.print("labkit doctor --live needs OPENAI_API_KEY (GET /v1/models is free); without it, run `labkit doctor`.",
+                      style="red", markup=False)
+        raise typer.Exit(2)
+    findings = doc.run(live=live)
     for f in findings:
         mark = "[green]ok[/]  " if f.ok else "[red]FAIL[/]"
         console.print(f"{mark} {f.name}: {f.detail}")
