@@ -96,7 +96,7 @@ def client(
     *,
     mode: str | None = ...,
     async_: Literal[False] = ...,
-    loose: bool = ...,
+    simulate: bool = ...,
     **openai_kwargs: Any,
 ) -> openai.OpenAI: ...
 @overload
@@ -105,7 +105,7 @@ def client(
     *,
     mode: str | None = ...,
     async_: Literal[True],
-    loose: bool = ...,
+    simulate: bool = ...,
     **openai_kwargs: Any,
 ) -> openai.AsyncOpenAI: ...
 def client(
@@ -113,20 +113,22 @@ def client(
     *,
     mode: str | None = None,
     async_: bool = False,
-    loose: bool = True,
+    simulate: bool = False,
     **openai_kwargs: Any,
 ) -> openai.OpenAI | openai.AsyncOpenAI:
     """A real ``openai.OpenAI`` (or ``AsyncOpenAI`` with ``async_=True``) in the current mode.
 
     ``cassette`` names the recording(s) to answer from in replay mode (``"ex01"`` means
     ``cassettes/ex01.json``; ``None`` means every cassette) and the file to write in record
-    mode. Other keyword arguments go to the SDK client (``max_retries``, ``timeout``, ...).
+    mode. ``simulate=True`` (replay only) lets a well-formed request on a recorded task get the
+    recorded answer with numbers computed for it (see :mod:`labkit.simulate`); graded runs use it.
+    Other keyword arguments go to the SDK client (``max_retries``, ``timeout``, ...).
     The transport is available as ``labkit.transport_of(client)``.
     """
     m = current_mode(mode)
     transport: httpx2.BaseTransport | None
     if m == "replay":
-        transport = ReplayTransport(_cassettes(cassette), loose=loose)
+        transport = ReplayTransport(_cassettes(cassette), simulate=simulate)
         openai_kwargs.setdefault("api_key", REPLAY_KEY)
         openai_kwargs.setdefault("base_url", "https://api.openai.com/v1")
     elif m == "record":
@@ -155,9 +157,10 @@ def provenance(c: openai.OpenAI | openai.AsyncOpenAI) -> str:
     t = transport_of(c)
     if isinstance(t, ReplayTransport) and t.served:
         s = t.served[-1]
-        how = "exact match" if s.tier == "exact" else f"closest recording ({s.note})"
+        if s.tier == "simulated":
+            return f"simulated by the course: {s.note} (not live model output)"
         what = "authored for the course (not live model output)" if s.provenance == "authored" else "recorded from the real API"
-        return f"replayed from cassettes/{s.cassette}.json #{s.index}, {what}; {how}"
+        return f"replayed from cassettes/{s.cassette}.json #{s.index}, {what}; exact match"
     if isinstance(t, RecordTransport):
         return f"live answer, recorded into {t.path}"
     return "live answer from the OpenAI API"
