@@ -56,6 +56,8 @@ systools: ## system tools the tests use (Debian packages; installed when missing
 	fi
 
 test: setup systools ## everything CI runs, offline, with no key
+	$(BIN)/ruff check labkit bench tests solutions cassettes/sources conftest.py data
+	$(BIN)/mypy
 	env -u OPENAI_API_KEY -u LABKIT_MODE $(BIN)/labkit cassettes build --check
 	env -u OPENAI_API_KEY -u LABKIT_MODE $(BIN)/labkit cassettes verify
 	env -u OPENAI_API_KEY -u LABKIT_MODE $(BIN)/labkit exercises build --check

@@ -1,6 +1,7 @@
 """For every pytest run (unit tests and nbval): learner state never leaks in or out.
 
-Tests and notebooks see pristine starters generated from ``solutions/`` into a temporary
+Model lifecycles are judged on the course's pinned date (``LABKIT_TODAY``). Tests and notebooks
+see pristine starters generated from ``solutions/`` into a temporary
 folder (``LABKIT_EXERCISES``), never the learner's working copy, and keep progress in a
 temporary state folder: ``make test`` passes however far a learner has got, and never
 touches their progress.
@@ -28,6 +29,9 @@ def _pristine_workspace() -> None:
     starters.build(into=tmp / "exercises")
     os.environ["LABKIT_EXERCISES"] = str(tmp / "exercises")
     os.environ["LABKIT_STATE"] = str(tmp / "state")
+    from labkit.clock import TODAY_ENV, course_date
+
+    os.environ.setdefault(TODAY_ENV, course_date().isoformat())  # lifecycles judged on the course's date
 
 
 _pristine_workspace()

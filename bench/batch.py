@@ -47,8 +47,8 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.pop("OPENAI_API_KEY", None)
 os.environ["LABKIT_ROOT"] = str(ROOT)
 
-from labkit.checks import load_learner_module  # noqa: E402
-from labkit.ratelimit import theoretical_rps  # noqa: E402
+from labkit.checks import load_learner_module
+from labkit.ratelimit import theoretical_rps
 
 LATENCY, JITTER = 0.2, 0.05
 # 90 requests/s: ~9x what the lesson's design reaches (its sleep(0.1) caps it near 10/s), and at

@@ -22,10 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.pop("OPENAI_API_KEY", None)
 os.environ["LABKIT_ROOT"] = str(ROOT)
 
-import labkit  # noqa: E402
-from labkit import redisd  # noqa: E402
-from labkit.checks import load_learner_module  # noqa: E402
-from labkit.course.ex06 import MAX_COMPLETION_TOKENS, PREMIUM, RESET, TEMPERATURE  # noqa: E402
+import labkit
+from labkit import redisd
+from labkit.checks import load_learner_module
+from labkit.course.ex06 import MAX_COMPLETION_TOKENS, PREMIUM, RESET, TEMPERATURE
 
 HITS, MISSES, RL_SECONDS = 3000, 600, 1.5
 

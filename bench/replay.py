@@ -21,9 +21,10 @@ os.environ.pop("OPENAI_API_KEY", None)
 os.environ["LABKIT_ROOT"] = str(ROOT)
 sys.path.insert(0, str(ROOT / "cassettes" / "sources"))
 
-import labkit  # noqa: E402
-from labkit.replay import load_cassette  # noqa: E402
-from selftest import HELLO, MODEL  # noqa: E402
+from selftest import HELLO, MODEL
+
+import labkit
+from labkit.replay import load_cassette
 
 N, ROUNDS = 1500, 5
 

@@ -31,9 +31,9 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:  # pragma: no cover
     from . import notebook
     from .checks import check
-    from .modes import banner, client, current_mode, provenance, transport_of
     from .costs import cost
     from .lint import lint_request
+    from .modes import banner, client, current_mode, provenance, transport_of
     from .replay import ReplayMiss
     from .tokens import count_tokens
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import math
 import os
 import re
 import tomllib
@@ -40,8 +41,12 @@ DEFAULT_PATH = Path(__file__).with_name("models.toml")
 ENV_VAR = "LABKIT_MODELS"
 
 Kind = Literal["chat", "embedding", "moderation"]
-Status = Literal["current", "legacy", "deprecated"]
-OutputLimitParam = Literal["max_tokens", "max_completion_tokens"]
+Status = Literal["active", "deprecated", "shutdown"]
+Sampling = Literal["always", "never", "effort-none"]
+ChatTools = Literal["yes", "effort-none", "no"]
+EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+#: How close to its shutdown date a model the course uses makes ``labkit doctor`` fail.
+WARN_DAYS = 60
 
 _SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4})$")
 
@@ -59,7 +64,7 @@ class UnknownModelError(LabkitError, LookupError):
         hint = f" Did you mean {', '.join(suggestions)}?" if suggestions else ""
         super().__init__(
             f"Unknown model {model_id!r}.{hint} To use a model labkit does not know yet, add a "
-            f'[models."{model_id}"] table (family, price_input, price_output, ...) to a TOML '
+            f'[models."{model_id}"] table (like = "<a known model>", then what differs) to a TOML '
             f"file and point {ENV_VAR} at it."
         )
 
@@ -69,104 +74,211 @@ class UnknownModelError(LabkitError, LookupError):
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """One model's limits, parameters and prices (USD per 1M tokens)."""
+    """One model's lifecycle, limits, parameters and prices (USD per 1M tokens)."""
 
     id: str
+    kind: Kind = "chat"
     family: str = ""
     encoding: str = "o200k_base"
+    status: Status = "active"
+    released: str | None = None
+    shutdown_date: str | None = None
+    replacement: str | None = None
     context_window: int | None = None
     max_output: int | None = None
     price_input: float | None = None
     price_cached_input: float | None = None
+    price_cache_write: float | None = None
+    price_cache_write_12h: float | None = None
     price_output: float | None = None
+    long_context_above: int = 0
+    long_context_input: float = 1.0
+    long_context_output: float = 1.0
     batch_discount: float = 0.5
-    accepts_temperature: bool = True
-    accepts_top_p: bool = True
-    accepts_penalties: bool = True
-    output_limit_param: OutputLimitParam | None = "max_tokens"
+    flex: bool = False
+    fast_multiplier: float | None = None
     reasoning: bool = False
-    reasoning_efforts: tuple[str, ...] = ()
-    accepts_verbosity: bool = False
-    kind: Kind = "chat"
-    status: Status = "current"
+    efforts: tuple[str, ...] = ()
+    default_effort: str = ""
+    sampling: Sampling = "always"
+    accepts_max_tokens: bool = True
+    verbosity: bool = False
+    chat_tools: ChatTools = "yes"
+    apis: tuple[str, ...] = ("chat", "responses", "batch")
     as_of: str = ""
     source: str = ""
-    replacement: str | None = None
-    shutdown: str | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def lifecycle(self, on: datetime.date | None = None) -> Status:
+        """``active``, ``deprecated`` (shutdown announced) or ``shutdown`` on a given day (default today)."""
+        from .clock import today
+
+        day = on or today()
+        if self.status == "shutdown" or (self.shutdown_date and day >= datetime.date.fromisoformat(self.shutdown_date)):
+            return "shutdown"
+        return "deprecated" if self.status == "deprecated" or self.shutdown_date else "active"
+
+    def days_left(self, on: datetime.date | None = None) -> int | None:
+        """Days until the shutdown date (negative once past); None if none is announced."""
+        if not self.shutdown_date:
+            return None
+        from .clock import today
+
+        return (datetime.date.fromisoformat(self.shutdown_date) - (on or today())).days
+
+    # ------------------------------------------------------------------ parameters
+    def effective_effort(self, effort: str | None) -> str:
+        """The reasoning effort a request runs at: the one it sends, else the model's default."""
+        return effort or self.default_effort
+
+    def accepts_sampling(self, effort: str | None = None) -> bool:
+        """Whether temperature / top_p / logprobs / penalties are accepted at this effort."""
+        if self.sampling == "always":
+            return True
+        return self.sampling == "effort-none" and self.effective_effort(effort) == "none"
+
+    def accepts_chat_tools(self, effort: str | None = None) -> bool:
+        """Whether function tools work in Chat Completions at this effort (else: Responses API)."""
+        if self.chat_tools == "yes":
+            return True
+        return self.chat_tools == "effort-none" and self.effective_effort(effort) == "none"
 
     @property
-    def accepts_max_tokens(self) -> bool:
-        """Whether Chat Completions accepts ``max_tokens`` (reasoning models reject it)."""
-        return self.output_limit_param != "max_completion_tokens"
+    def accepts_temperature(self) -> bool:
+        """Temperature is accepted with the model's default settings."""
+        return self.accepts_sampling(None)
 
     @property
-    def is_retired(self) -> bool:
-        return self.status == "deprecated"
+    def reasoning_efforts(self) -> tuple[str, ...]:
+        return self.efforts
+
+    @property
+    def output_limit_param(self) -> str:
+        """The Chat Completions output limit every model accepts (``max_tokens`` is deprecated)."""
+        return "max_completion_tokens"
 
 
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "kind": (str,),
     "family": (str,),
     "encoding": (str,),
+    "status": (str,),
+    "released": (str, datetime.date),
+    "shutdown_date": (str, datetime.date),
+    "replacement": (str,),
     "context_window": (int,),
     "max_output": (int,),
     "price_input": (int, float),
     "price_cached_input": (int, float),
+    "price_cache_write": (int, float),
+    "price_cache_write_12h": (int, float),
     "price_output": (int, float),
+    "long_context_above": (int,),
+    "long_context_input": (int, float),
+    "long_context_output": (int, float),
     "batch_discount": (int, float),
-    "accepts_temperature": (bool,),
-    "accepts_top_p": (bool,),
-    "accepts_penalties": (bool,),
-    "output_limit_param": (str,),
+    "flex": (bool,),
+    "fast_multiplier": (int, float),
     "reasoning": (bool,),
-    "reasoning_efforts": (list,),
-    "accepts_verbosity": (bool,),
-    "kind": (str,),
-    "status": (str,),
+    "efforts": (list,),
+    "default_effort": (str,),
+    "sampling": (str,),
+    "accepts_max_tokens": (bool,),
+    "verbosity": (bool,),
+    "chat_tools": (str,),
+    "apis": (list,),
     "as_of": (str, datetime.date),
     "source": (str,),
-    "replacement": (str,),
-    "shutdown": (str, datetime.date),
 }
 _CHOICES: dict[str, tuple[str, ...]] = {
     "kind": ("chat", "embedding", "moderation"),
-    "status": ("current", "legacy", "deprecated"),
-    "output_limit_param": ("max_tokens", "max_completion_tokens"),
+    "status": ("active", "deprecated", "shutdown"),
+    "sampling": ("always", "never", "effort-none"),
+    "chat_tools": ("yes", "effort-none", "no"),
+    "default_effort": ("", *EFFORTS),
 }
+_PRICES = ("price_input", "price_cached_input", "price_cache_write", "price_cache_write_12h", "price_output")
+_NON_NEGATIVE = (*_PRICES, "long_context_above", "max_output")
+_POSITIVE = ("context_window", "long_context_input", "long_context_output", "fast_multiplier")
 assert set(_FIELD_TYPES) == {f.name for f in fields(ModelInfo)} - {"id"}
 
 
 def _check_fields(model_id: str, table: Mapping[str, Any], origin: str) -> None:
     for key, value in table.items():
+        if key == "like":
+            if not isinstance(value, str):
+                raise CatalogError(f"{origin}: model {model_id!r}: `like` names another model, got {value!r}.")
+            continue
         if key not in _FIELD_TYPES:
-            close = difflib.get_close_matches(key, _FIELD_TYPES, n=1)
+            close = difflib.get_close_matches(key, [*_FIELD_TYPES, "like"], n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise CatalogError(f"{origin}: model {model_id!r} has an unknown field {key!r}{hint}.")
         expected = _FIELD_TYPES[key]
         if isinstance(value, bool) and bool not in expected or not isinstance(value, expected):
             names = " or ".join(t.__name__ for t in expected)
-            raise CatalogError(
-                f"{origin}: model {model_id!r} field {key!r} should be {names}, got {value!r}."
-            )
+            raise CatalogError(f"{origin}: model {model_id!r} field {key!r} should be {names}, got {value!r}.")
         if key in _CHOICES and value not in _CHOICES[key]:
-            raise CatalogError(
-                f"{origin}: model {model_id!r} field {key!r} must be one of "
-                f"{', '.join(_CHOICES[key])}; got {value!r}."
-            )
+            raise CatalogError(f"{origin}: model {model_id!r} field {key!r} must be one of "
+                               f"{', '.join(repr(c) for c in _CHOICES[key])}; got {value!r}.")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise CatalogError(f"{origin}: model {model_id!r} field {key!r} must be a finite number, got {value!r}.")
+        # The numeric and list fields have passed the type check above; the isinstance tests only tell mypy so.
+        if isinstance(value, (int, float)) and (key in _NON_NEGATIVE and value < 0 or key in _POSITIVE and value <= 0):
+            sign = "positive" if key in _POSITIVE else "zero or more"
+            raise CatalogError(f"{origin}: model {model_id!r} field {key!r} must be {sign}, got {value!r}.")
+        if key == "batch_discount" and isinstance(value, (int, float)) and not 0 <= value < 1:
+            raise CatalogError(f"{origin}: model {model_id!r}: batch_discount is a fraction from 0 to 1, got {value!r}.")
+        if key == "efforts" and isinstance(value, list) and any(e not in EFFORTS for e in value):
+            raise CatalogError(f"{origin}: model {model_id!r}: efforts must be among {', '.join(EFFORTS)}; got {value!r}.")
+        if key in ("released", "shutdown_date", "as_of") and isinstance(value, str):
+            try:
+                datetime.date.fromisoformat(value)
+            except ValueError:
+                raise CatalogError(f"{origin}: model {model_id!r} field {key!r} must be a date like 2026-12-01, "
+                                   f"got {value!r}.") from None
 
 
-def _build(model_id: str, table: Mapping[str, Any]) -> ModelInfo:
+def _resolve_like(tables: dict[str, dict[str, Any]], origin: str) -> dict[str, dict[str, Any]]:
+    """Expand ``like = "other"``: the other model's fields first, then this table's."""
+    done: dict[str, dict[str, Any]] = {}
+
+    def expand(model_id: str, chain: tuple[str, ...]) -> dict[str, Any]:
+        if model_id in done:
+            return done[model_id]
+        table = dict(tables[model_id])
+        parent = table.pop("like", None)
+        if parent is not None:
+            if parent in chain:
+                raise CatalogError(f"{origin}: `like` goes round in a circle: {' -> '.join((*chain, parent))}.")
+            if parent not in tables:
+                raise CatalogError(f"{origin}: model {model_id!r} is like {parent!r}, which the catalog does not have.")
+            table = {**expand(parent, (*chain, parent)), **table}
+        done[model_id] = table
+        return table
+
+    return {model_id: expand(model_id, (model_id,)) for model_id in tables}
+
+
+def _build(model_id: str, table: Mapping[str, Any], origin: str) -> ModelInfo:
     values = dict(table)
-    for key in ("as_of", "shutdown"):
+    for key in ("released", "shutdown_date", "as_of"):
         if isinstance(values.get(key), datetime.date):
             values[key] = values[key].isoformat()
-    if "reasoning_efforts" in values:
-        values["reasoning_efforts"] = tuple(str(e) for e in values["reasoning_efforts"])
-    for key in ("price_input", "price_cached_input", "price_output", "batch_discount"):
+    for key in ("efforts", "apis"):
+        if key in values:
+            values[key] = tuple(str(e) for e in values[key])
+    for key in (*_PRICES, "long_context_input", "long_context_output", "batch_discount", "fast_multiplier"):
         if key in values:
             values[key] = float(values[key])
     if not values.get("family"):
         values["family"] = model_id
-    return ModelInfo(id=model_id, **values)
+    info = ModelInfo(id=model_id, **values)
+    if info.default_effort and info.default_effort not in info.efforts:
+        raise CatalogError(f"{origin}: model {model_id!r}: default_effort {info.default_effort!r} is not among "
+                           f"its efforts {list(info.efforts)}.")
+    if info.status == "active" and info.shutdown_date:
+        raise CatalogError(f"{origin}: model {model_id!r} has a shutdown_date, so its status is 'deprecated', not 'active'.")
+    return info
 
 
 def base_id(model_id: str) -> str:
@@ -226,8 +338,12 @@ def _read_toml(path: Path, origin: str) -> dict[str, Any]:
             return tomllib.load(fh)
     except FileNotFoundError as exc:
         raise CatalogError(f"{origin}: {path} does not exist. Fix the path or unset it.") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogError(f"{origin}: {path} is not valid TOML ({exc}).") from exc
+    except IsADirectoryError:
+        raise CatalogError(f"{origin}: {path} is a folder; point it at a TOML file.") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"{origin}: {path} is not valid UTF-8 TOML ({exc}).") from None
+    except OSError as exc:
+        raise CatalogError(f"{origin}: {path} cannot be read ({exc.strerror}).") from None
 
 
 def _model_tables(doc: Mapping[str, Any], origin: str) -> dict[str, dict[str, Any]]:
@@ -278,7 +394,8 @@ def load_catalog(
             lesson = merged
         sources.append(str(override))
 
-    models = {model_id: _build(model_id, table) for model_id, table in tables.items()}
+    tables = _resolve_like(tables, " + ".join(sources))
+    models = {model_id: _build(model_id, table, " + ".join(sources)) for model_id, table in tables.items()}
     prices = {str(k): float(v) for k, v in lesson.get("price_per_1k", {}).items()}
     return Catalog(
         models=MappingProxyType(models),

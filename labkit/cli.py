@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
+import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Optional, TypeVar
 
 import typer
 from rich.console import Console
 
 from .errors import LabkitError
+
+T = TypeVar("T")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Run the OpenAI API workbook offline, check exercises, grade a class.")
 cassettes_app = typer.Typer(no_args_is_help=True, help="Build and verify recorded responses.")
@@ -23,11 +26,17 @@ console = Console(highlight=False)
 
 
 @app.command()
-def doctor() -> None:
-    """Check this machine: mode, key (never printed), versions, tokenizer, cassettes, Redis."""
+def doctor(
+    live: Annotated[bool, typer.Option("--live", help="Also ask GET /v1/models (needs OPENAI_API_KEY; free) for the course's models' shutdown dates.")] = False,
+) -> None:
+    """Check this machine: mode, key (never printed), versions, tokenizer, cassettes, Redis, the course's models."""
     from . import doctor as doc
 
-    findings = doc.run()
+    if live and not os.environ.get("OPENAI_API_KEY"):
+        console.print("labkit doctor --live needs OPENAI_API_KEY (GET /v1/models is free); without it, run `labkit doctor`.",
+                      style="red", markup=False)
+        raise typer.Exit(2)
+    findings = doc.run(live=live)
     for f in findings:
         mark = "[green]ok[/]  " if f.ok else "[red]FAIL[/]"
         console.print(f"{mark} {f.name}: {f.detail}")
@@ -241,6 +250,7 @@ def watch(
 ) -> None:
     """Re-run the checks every time you save an exercise file (Ctrl-C to stop)."""
     import time
+    from functools import partial
 
     from .checks import exercise_ids, get_exercise, run_checks
     from .display import print_report
@@ -248,7 +258,7 @@ def watch(
     from .progress import record
 
     ids = [exercise] if exercise else exercise_ids()
-    files = {i: exercises_dir() / f"{_or_exit(lambda i=i: get_exercise(i)).file}.py" for i in ids}
+    files = {i: exercises_dir() / f"{_or_exit(partial(get_exercise, i)).file}.py" for i in ids}
     seen = {i: (p.stat().st_mtime_ns if p.exists() else 0) for i, p in files.items()}
     runs = 0
     console.print(f"watching {', '.join(str(p.name) for p in files.values())}: save a file to re-check it (Ctrl-C to stop)")
@@ -291,7 +301,7 @@ def grade(
     typer.echo(summary)
 
 
-def _or_exit(fn):  # type: ignore[no-untyped-def]
+def _or_exit(fn: Callable[[], T]) -> T:
     """Run fn; turn a lookup error into one clear line and exit 2."""
     try:
         return fn()
@@ -306,4 +316,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -7,12 +7,37 @@ they were run.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, date, datetime
 
-#: The date every notebook pretends it is (10 November 2026, 09:00 UTC): outputs that mention a
-#: month or a day say the same thing whenever the notebooks are rebuilt or re-run.
-COURSE_NOW = datetime(2026, 11, 10, 9, 0, tzinfo=timezone.utc).timestamp()
+#: The moment every notebook pretends it is (1 December 2026, 09:00 UTC, the date of the course's
+#: model line-up): outputs that mention a month or a day say the same whenever they are rebuilt.
+COURSE_NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC).timestamp()
+#: Set to a date (YYYY-MM-DD) to make :func:`today` return it: saved outputs and tests pin it.
+TODAY_ENV = "LABKIT_TODAY"
+
+
+def course_date() -> date:
+    """The day of :data:`COURSE_NOW`."""
+    return datetime.fromtimestamp(COURSE_NOW, UTC).date()
+
+
+def today() -> date:
+    """The day model lifecycles are judged on: ``LABKIT_TODAY`` if set, else the real date.
+
+    ``make test`` and the notebook builds pin it to :func:`course_date`, so a model that shuts
+    down next month does not change a saved output; a learner's own runs use the real date.
+    """
+    pinned = os.environ.get(TODAY_ENV)
+    if pinned:
+        try:
+            return date.fromisoformat(pinned)
+        except ValueError:
+            from .errors import ConfigError
+
+            raise ConfigError(f"{TODAY_ENV}={pinned!r} is not a date: use YYYY-MM-DD, or unset it.") from None
+    return date.today()
 
 
 def course_clock() -> float:

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import httpx2
 import openai
 
+from .modes import attach_transport
 from .replay import ReplayTransport
 
 ERROR_TYPES = {
@@ -68,8 +69,8 @@ class Step:
             return cls(head)
         if not head.isdigit():
             raise ValueError(f"unknown fault step {text!r}: use ok, timeout, reset or an HTTP status like '429 retry-after=1'")
-        headers = tuple(tuple(w.split("=", 1)) for w in words[1:] if "=" in w)  # type: ignore[misc]
-        return cls("status", int(head), headers)  # type: ignore[arg-type]
+        headers = tuple((name, value) for name, _, value in (w.partition("=") for w in words[1:] if "=" in w))
+        return cls("status", int(head), headers)
 
 
 def parse_scenario(scenario: str | Sequence[str | Step]) -> list[Step]:
@@ -221,7 +222,7 @@ def client(
         made = openai.AsyncOpenAI(http_client=httpx2.AsyncClient(transport=transport), **common)
     else:
         made = openai.OpenAI(http_client=httpx2.Client(transport=transport), **common)
-    made._labkit_transport = transport  # type: ignore[union-attr]
+    attach_transport(made, transport)
     if clock is not None:
         _sdk_sleeps_on(made, clock)
     return made
@@ -237,4 +238,5 @@ def _sdk_sleeps_on(made: openai.OpenAI | openai.AsyncOpenAI, clock: ClockLike) -
     async def await_(**kw: Any) -> None:
         wait(**kw)
 
+    # The SDK has no public hook for its retry wait, so this replaces its private method on this one client.
     made._sleep_for_retry = await_ if isinstance(made, openai.AsyncOpenAI) else wait  # type: ignore[method-assign]

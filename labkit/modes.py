@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import httpx2
 import openai
 
-from .errors import ModeError
+from .errors import ModeError as ModeError  # re-exported: ``from labkit.modes import ModeError`` is public
 from .replay import RecordTransport, ReplayTransport, iter_cassettes
+
+if TYPE_CHECKING:
+    from .faults import FaultTransport
 
 Mode = Literal["replay", "live", "record"]
 MODES: tuple[Mode, ...] = ("replay", "live", "record")
@@ -66,7 +69,7 @@ def current_mode(mode: str | None = None) -> Mode:
             f"{chosen} mode needs an API key: set OPENAI_API_KEY in your environment or in a .env file "
             "(never in a notebook), or unset LABKIT_MODE to replay the recordings offline."
         )
-    return chosen  # type: ignore[return-value]
+    return chosen
 
 
 def banner(mode: str | None = None) -> str:
@@ -96,7 +99,7 @@ def client(
     *,
     mode: str | None = ...,
     async_: Literal[False] = ...,
-    loose: bool = ...,
+    simulate: bool = ...,
     **openai_kwargs: Any,
 ) -> openai.OpenAI: ...
 @overload
@@ -105,7 +108,7 @@ def client(
     *,
     mode: str | None = ...,
     async_: Literal[True],
-    loose: bool = ...,
+    simulate: bool = ...,
     **openai_kwargs: Any,
 ) -> openai.AsyncOpenAI: ...
 def client(
@@ -113,20 +116,22 @@ def client(
     *,
     mode: str | None = None,
     async_: bool = False,
-    loose: bool = True,
+    simulate: bool = False,
     **openai_kwargs: Any,
 ) -> openai.OpenAI | openai.AsyncOpenAI:
     """A real ``openai.OpenAI`` (or ``AsyncOpenAI`` with ``async_=True``) in the current mode.
 
     ``cassette`` names the recording(s) to answer from in replay mode (``"ex01"`` means
     ``cassettes/ex01.json``; ``None`` means every cassette) and the file to write in record
-    mode. Other keyword arguments go to the SDK client (``max_retries``, ``timeout``, ...).
+    mode. ``simulate=True`` (replay only) lets a well-formed request on a recorded task get the
+    recorded answer with numbers computed for it (see :mod:`labkit.simulate`); graded runs use it.
+    Other keyword arguments go to the SDK client (``max_retries``, ``timeout``, ...).
     The transport is available as ``labkit.transport_of(client)``.
     """
     m = current_mode(mode)
     transport: httpx2.BaseTransport | None
     if m == "replay":
-        transport = ReplayTransport(_cassettes(cassette), loose=loose)
+        transport = ReplayTransport(_cassettes(cassette), simulate=simulate)
         openai_kwargs.setdefault("api_key", REPLAY_KEY)
         openai_kwargs.setdefault("base_url", "https://api.openai.com/v1")
     elif m == "record":
@@ -136,17 +141,24 @@ def client(
     else:
         transport = None
     if async_:
-        http: Any = httpx2.AsyncClient(transport=transport) if transport else None  # type: ignore[arg-type]
+        http: Any = httpx2.AsyncClient(transport=transport) if transport else None
         made: openai.OpenAI | openai.AsyncOpenAI = openai.AsyncOpenAI(http_client=http, **openai_kwargs)
     else:
         http = httpx2.Client(transport=transport) if transport else None
         made = openai.OpenAI(http_client=http, **openai_kwargs)
-    made._labkit_transport = transport  # type: ignore[union-attr]
+    attach_transport(made, transport)
     return made
 
 
-def transport_of(c: openai.OpenAI | openai.AsyncOpenAI) -> ReplayTransport | RecordTransport | None:
-    """The labkit transport behind a client made by ``client()``, or None when live."""
+def attach_transport(made: openai.OpenAI | openai.AsyncOpenAI, transport: httpx2.BaseTransport | None) -> None:
+    """Keep on a client the labkit transport behind it, as ``client._labkit_transport`` (see :func:`transport_of`)."""
+    # The SDK's client classes declare no such attribute: labkit adds it on purpose, as the handle the
+    # lessons and checks read back; this is the one place that sets it.
+    made._labkit_transport = transport  # type: ignore[union-attr]
+
+
+def transport_of(c: openai.OpenAI | openai.AsyncOpenAI) -> ReplayTransport | RecordTransport | FaultTransport | None:
+    """The labkit transport behind a client made by ``client()`` (or ``labkit.faults.client()``), or None when live."""
     return getattr(c, "_labkit_transport", None)
 
 
@@ -155,9 +167,10 @@ def provenance(c: openai.OpenAI | openai.AsyncOpenAI) -> str:
     t = transport_of(c)
     if isinstance(t, ReplayTransport) and t.served:
         s = t.served[-1]
-        how = "exact match" if s.tier == "exact" else f"closest recording ({s.note})"
+        if s.tier == "simulated":
+            return f"simulated by the course: {s.note} (not live model output)"
         what = "authored for the course (not live model output)" if s.provenance == "authored" else "recorded from the real API"
-        return f"replayed from cassettes/{s.cassette}.json #{s.index}, {what}; {how}"
+        return f"replayed from cassettes/{s.cassette}.json #{s.index}, {what}; exact match"
     if isinstance(t, RecordTransport):
         return f"live answer, recorded into {t.path}"
     return "live answer from the OpenAI API"

@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 
 import jupytext
 import nbformat
@@ -64,14 +65,16 @@ def _pristine_env() -> Iterator[None]:
     """Replay mode, no key, pristine starters and a throwaway progress file: saved outputs show
     the starting point, whatever the learner has done in exercises/."""
     from . import starters
+    from .clock import TODAY_ENV, course_date
 
-    saved = {k: os.environ.get(k) for k in ("OPENAI_API_KEY", "LABKIT_MODE", "LABKIT_EXERCISES", "LABKIT_STATE")}
+    saved = {k: os.environ.get(k) for k in ("OPENAI_API_KEY", "LABKIT_MODE", "LABKIT_EXERCISES", "LABKIT_STATE", TODAY_ENV)}
     with tempfile.TemporaryDirectory(prefix="labkit-nb-") as tmp:
         os.environ.pop("OPENAI_API_KEY", None)
         os.environ.pop("LABKIT_MODE", None)
         starters.build(into=Path(tmp) / "exercises")
         os.environ["LABKIT_EXERCISES"] = str(Path(tmp) / "exercises")
         os.environ["LABKIT_STATE"] = str(Path(tmp) / "state")
+        os.environ[TODAY_ENV] = course_date().isoformat()
         try:
             yield
         finally:
@@ -83,7 +86,7 @@ def _pristine_env() -> Iterator[None]:
 
 
 def from_source(src: Path) -> nbformat.NotebookNode:
-    nb = jupytext.read(src)
+    nb = cast(nbformat.NotebookNode, jupytext.read(src))  # jupytext ships no type information
     nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
     return nb
 

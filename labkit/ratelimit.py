@@ -18,16 +18,20 @@ import asyncio
 import json
 import selectors
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx2
 import openai
 
 from .faults import FaultTransport, Latency, Step, parse_scenario
+from .modes import attach_transport
 from .replay import ReplayTransport
+
+if TYPE_CHECKING:
+    from _typeshed import FileDescriptorLike
 
 __all__ = [
     "Crash",
@@ -153,7 +157,7 @@ def window_peak(times: Iterable[float], window: float, weights: Iterable[float] 
 # --------------------------------------------------------------------------- virtual time
 
 
-class _Selector:
+class _Selector(selectors.BaseSelector):
     """Wraps the loop's selector: when nothing is ready and a timer is due later, jump to it."""
 
     def __init__(self, real: selectors.BaseSelector, loop: VirtualTimeLoop) -> None:
@@ -168,6 +172,25 @@ class _Selector:
             self._loop.advance(timeout)
         return ready
 
+    # Everything else is the real selector's.
+    def register(self, fileobj: FileDescriptorLike, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._real.register(fileobj, events, data)
+
+    def unregister(self, fileobj: FileDescriptorLike) -> selectors.SelectorKey:
+        return self._real.unregister(fileobj)
+
+    def modify(self, fileobj: FileDescriptorLike, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._real.modify(fileobj, events, data)
+
+    def close(self) -> None:
+        self._real.close()
+
+    def get_key(self, fileobj: FileDescriptorLike) -> selectors.SelectorKey:
+        return self._real.get_key(fileobj)
+
+    def get_map(self) -> Mapping[FileDescriptorLike, selectors.SelectorKey]:
+        return self._real.get_map()
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)
 
@@ -180,10 +203,12 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     CPU time does not count, so throughput measured on it reflects the design, not the machine.
     """
 
+    _selector: selectors.BaseSelector  # set by asyncio's BaseSelectorEventLoop.__init__ (typeshed leaves it out)
+
     def __init__(self, start: float = 0.0) -> None:
         super().__init__()
         self._virtual_now = start
-        self._selector = _Selector(self._selector, self)  # type: ignore[has-type]
+        self._selector = _Selector(self._selector, self)
 
     def time(self) -> float:
         return self._virtual_now
@@ -203,7 +228,7 @@ def run_virtual(coro: Coroutine[Any, Any, T]) -> T:
         with asyncio.Runner(loop_factory=VirtualTimeLoop) as runner:
             return runner.run(coro)
     with ThreadPoolExecutor(1, thread_name_prefix="labkit-virtual") as pool:
-        return pool.submit(run_virtual, coro).result()
+        return pool.submit(lambda: run_virtual(coro)).result()
 
 
 # --------------------------------------------------------------------------- a lab client
@@ -291,5 +316,5 @@ def lab_client(
         api_key="lab-no-key", base_url="https://api.openai.com/v1", max_retries=max_retries,
         http_client=httpx2.AsyncClient(transport=transport),
     )
-    made._labkit_transport = transport  # type: ignore[attr-defined]
+    attach_transport(made, transport)
     return made

@@ -3,13 +3,22 @@
 Cassettes use vcrpy's JSON cassette format (``version``, ``interactions`` with
 ``request``/``response``, and ``metadata``), so vcrpy itself can replay them. On top of
 that format this module adds what the course needs and vcrpy lacks: provenance
-(``authored`` or ``recorded``), tiered matching with an honest "closest recording"
-report, and an httpx2 transport that is injected into one client (no global patching).
+(``authored`` or ``recorded``), honest matching, and an httpx2 transport that is injected
+into one client (no global patching).
+
+Matching never lies: a request is answered only by a recording made for the same endpoint,
+the same conversation, the same model and the same answer-shaping parameters (sampling,
+reasoning effort, output format, tools, output limit, streaming). Parameters that cannot change
+the answer (``safety_identifier``, ``user``, ``metadata``, ``store``, ``prompt_cache_key``,
+``service_tier``...) and parameters sent at their default value are ignored. Anything else is a
+:class:`ReplayMiss` naming the fields that differ from the closest recording. For graded runs a
+*simulator* may answer a well-formed request on a recorded task (the same final user message)
+with the recorded answer text, and with the model, usage and ids computed for that request;
+its answers say ``simulated`` in their provenance. Error recordings are never simulated.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
@@ -17,7 +26,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,7 +36,18 @@ import openai
 from . import paths
 from .errors import CassetteError, LabkitError
 
-Tier = Literal["exact", "closest"]
+Tier = Literal["exact", "simulated"]
+
+#: Request fields that cannot change the answer: ignored when matching.
+IGNORED_FIELDS = frozenset({
+    "safety_identifier", "user", "metadata", "store", "prompt_cache_key", "prompt_cache_retention",
+    "prompt_cache_options", "service_tier",
+})
+#: Parameters sent at these values are the API's defaults: the same as not sending them.
+DEFAULTS: dict[str, Any] = {
+    "temperature": 1, "top_p": 1, "frequency_penalty": 0, "presence_penalty": 0, "n": 1, "stream": False,
+    "logprobs": False, "parallel_tool_calls": True, "truncation": "disabled", "background": False,
+}
 
 #: Request headers worth keeping; everything else (authorization, cookies, org and
 #: project ids, SDK telemetry) is dropped on write.
@@ -74,16 +94,84 @@ def canonical_json(body: bytes | str | None) -> str:
         return text
 
 
-def _loose_key(method: str, path: str, body: dict[str, Any] | None) -> str | None:
-    """Same endpoint, same conversation, same streaming flag: parameters may differ."""
+def _text_parts(content: Any) -> Any:
+    """A content list made only of text parts is the same message as its joined text."""
+    if isinstance(content, list) and content and all(
+        isinstance(part, dict) and part.get("type") in ("text", "input_text") and set(part) <= {"type", "text"}
+        for part in content
+    ):
+        return "".join(str(part.get("text", "")) for part in content)
+    return content
+
+
+def _messages(items: Any) -> Any:
+    if not isinstance(items, list):
+        return items
+    out = []
+    for item in items:
+        if isinstance(item, dict):
+            item = {k: v for k, v in item.items() if v is not None}
+            if "content" in item:
+                item["content"] = _text_parts(item["content"])
+            if item.get("type") == "message" and "role" in item:
+                item.pop("type")
+        out.append(item)
+    return out
+
+
+def answer_shape(body: Any) -> Any:
+    """What of a request body decides the answer: ignored fields and defaults removed, messages normalised."""
+    if not isinstance(body, dict):
+        return body
+    shaped: dict[str, Any] = {}
+    for key, value in body.items():
+        if key in IGNORED_FIELDS or value is None or (key in DEFAULTS and value == DEFAULTS[key]):
+            continue
+        shaped[key] = value
+    if "messages" in shaped:
+        shaped["messages"] = _messages(shaped["messages"])
+    if isinstance(shaped.get("input"), str):
+        shaped["input"] = [{"role": "user", "content": shaped["input"]}]
+    if "input" in shaped:
+        shaped["input"] = _messages(shaped["input"])
+    reasoning = shaped.get("reasoning")
+    effort = shaped.get("reasoning_effort") or (reasoning.get("effort") if isinstance(reasoning, dict) else None)
+    if effort and isinstance(shaped.get("model"), str) and effort == _default_effort(shaped["model"]):
+        shaped.pop("reasoning_effort", None)
+        if isinstance(shaped.get("reasoning"), dict):
+            rest = {k: v for k, v in shaped["reasoning"].items() if k != "effort" and v is not None}
+            if rest:
+                shaped["reasoning"] = rest
+            else:
+                shaped.pop("reasoning")
+    return shaped
+
+
+def _default_effort(model: str) -> str:
+    from .catalog import UnknownModelError, get_model
+
+    try:
+        return get_model(model).default_effort
+    except UnknownModelError:
+        return ""
+
+
+def shape_key(method: str, path: str, body: Any) -> str:
+    return json.dumps([method, path, answer_shape(body)], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def task_of(body: Any) -> str | None:
+    """The task a request asks about: its last user message (what the simulator matches on)."""
     if not isinstance(body, dict):
         return None
     convo = body.get("messages", body.get("input"))
-    if convo is None:
-        return None
-    return json.dumps(
-        [method, path, bool(body.get("stream")), convo], sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
+    if isinstance(convo, str):
+        return convo
+    if isinstance(convo, list):
+        for item in reversed(_messages(convo)):
+            if isinstance(item, dict) and item.get("role") == "user":
+                return json.dumps(item.get("content"), sort_keys=True, ensure_ascii=False)
+    return None
 
 
 def _path_of(uri: str) -> str:
@@ -123,6 +211,7 @@ def describe_difference(wanted: dict[str, Any] | None, recorded: dict[str, Any] 
     """Which top-level fields differ between two request bodies, briefly."""
     if not isinstance(wanted, dict) or not isinstance(recorded, dict):
         return "bodies are not both JSON objects"
+    wanted, recorded = answer_shape(wanted), answer_shape(recorded)
     diffs = []
     for key in sorted(set(wanted) | set(recorded)):
         a, b = wanted.get(key, "<absent>"), recorded.get(key, "<absent>")
@@ -130,10 +219,14 @@ def describe_difference(wanted: dict[str, Any] | None, recorded: dict[str, Any] 
             continue
         if key in ("messages", "input") and isinstance(a, list) and isinstance(b, list):
             idx = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
-            diffs.append(f"{key} differ from item [{idx}] ({len(a)} sent, {len(b)} recorded)")
+            what = ""
+            if idx < min(len(a), len(b)) and isinstance(a[idx], dict) and isinstance(b[idx], dict):
+                role = a[idx].get("role", "?")
+                what = f": the {role} message's content, sent {_clip(a[idx].get('content'), 40)}, recorded {_clip(b[idx].get('content'), 40)}"
+            diffs.append(f"{key} differ from item [{idx}] ({len(a)} sent, {len(b)} recorded){what}")
         else:
             diffs.append(f"{key}: sent {_clip(a, 40)}, recorded {_clip(b, 40)}")
-    return "; ".join(diffs) or "identical bodies"
+    return "; ".join(diffs) or "nothing that shapes the answer"
 
 
 # --------------------------------------------------------------------------- cassettes
@@ -147,7 +240,9 @@ class Interaction:
     method: str
     path: str
     canonical: str
-    loose: str | None
+    shape: str
+    shaped: Any
+    task: str | None
     body: dict[str, Any] | None
     status: int
     reason: str
@@ -155,17 +250,19 @@ class Interaction:
     content: bytes
     provenance: str
     label: str = ""
+    #: answers only its exact request, never a simulated one (made for a check's wrong answer)
+    exact_only: bool = False
 
 
 @dataclass
 class Cassette:
-    """A loaded cassette with indexes for exact and loose matching."""
+    """A loaded cassette indexed by what shapes each recorded answer, and by task."""
 
     path: Path
     metadata: dict[str, Any]
     interactions: list[Interaction]
-    exact: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
-    loose: dict[str, list[int]] = field(default_factory=dict)
+    exact: dict[str, list[int]] = field(default_factory=dict)
+    tasks: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -235,7 +332,9 @@ def _parse(p: Path) -> Cassette:
             method=method,
             path=path,
             canonical=canonical,
-            loose=_loose_key(method, path, body),
+            shape=shape_key(method, path, body),
+            shaped=answer_shape(body),
+            task=task_of(body),
             body=body,
             status=status,
             reason=reason,
@@ -243,11 +342,12 @@ def _parse(p: Path) -> Cassette:
             content=content.encode("utf-8") if isinstance(content, str) else content,
             provenance=extra.get("provenance", default_prov),
             label=extra.get("label", ""),
+            exact_only=bool(extra.get("exact_only")) or str(extra.get("label", "")).startswith("deliberately bad"),
         )
         cassette.interactions.append(inter)
-        cassette.exact.setdefault((method, path, canonical), []).append(i)
-        if inter.loose:
-            cassette.loose.setdefault(inter.loose, []).append(i)
+        cassette.exact.setdefault(inter.shape, []).append(i)
+        if inter.task is not None and status == 200:
+            cassette.tasks.setdefault((method, path, inter.task), []).append(i)
     return cassette
 
 
@@ -285,17 +385,19 @@ class Served:
 class ReplayTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
     """Answers requests from cassettes; never touches the network.
 
-    Matching is tiered: an exact match (method, path, canonical JSON body) first,
-    repeated identical requests played back in recorded order (cycling); then, if
-    ``loose`` is on, a recording of the same endpoint and conversation whose other
-    parameters differ (reported as ``closest``); otherwise ``ReplayMiss``.
+    A request gets the recording made for what shapes its answer (see :func:`answer_shape`);
+    identical requests recorded several times play back in recorded order (cycling). With
+    ``simulate=True``, a well-formed request on a recorded task gets the recorded answer text
+    with its own model, usage and ids (``tier="simulated"``); otherwise :class:`ReplayMiss`.
     """
 
-    def __init__(self, cassettes: Iterable[str | Path], *, loose: bool = True) -> None:
+    def __init__(self, cassettes: Iterable[str | Path], *, simulate: bool = False) -> None:
         self.paths = [resolve_cassette(c) for c in cassettes]
         self.cassettes = [load_cassette(p) for p in self.paths]
-        self.loose = loose
+        self.simulate = simulate
         self.served: list[Served] = []
+        #: every request body received, answered or not (what the code under test sent)
+        self.sent: list[Any] = []
         self._counters: dict[tuple[int, str], int] = defaultdict(int)
         self._lock = threading.Lock()
 
@@ -311,22 +413,33 @@ class ReplayTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
         method = request.method.upper()
         path = _path_of(str(request.url))
         canonical = canonical_json(raw)
-        hit = self._find(method, path, canonical)
-        if hit is None:
-            raise ReplayMiss(self._miss_message(method, path, canonical))
-        cassette, inter, tier, note = hit
+        try:
+            body = json.loads(canonical) if canonical else None
+        except ValueError:
+            body = None
         with self._lock:
-            self.served.append(
-                Served(method, path, cassette.name, inter.index, tier, inter.provenance, inter.label, note)
+            self.sent.append(body)
+        hit = self._find(method, path, body)
+        if hit is not None:
+            cassette, inter = hit
+            self._note(Served(method, path, cassette.name, inter.index, "exact", inter.provenance, inter.label))
+            headers = [*inter.headers, ("x-labkit-provenance", inter.provenance), ("x-labkit-match", "exact")]
+            return httpx2.Response(
+                inter.status,
+                headers=headers,
+                stream=httpx2.ByteStream(inter.content),
+                extensions={"reason_phrase": inter.reason.encode("ascii", "replace")} if inter.reason else {},
+                request=request,
             )
-        headers = [*inter.headers, ("x-labkit-provenance", inter.provenance), ("x-labkit-match", tier)]
-        return httpx2.Response(
-            inter.status,
-            headers=headers,
-            stream=httpx2.ByteStream(inter.content),
-            extensions={"reason_phrase": inter.reason.encode("ascii", "replace")} if inter.reason else {},
-            request=request,
-        )
+        if self.simulate and isinstance(body, dict):
+            made = self._simulated(request, method, path, raw, body)
+            if made is not None:
+                return made
+        raise ReplayMiss(self._miss_message(method, path, canonical))
+
+    def _note(self, served: Served) -> None:
+        with self._lock:
+            self.served.append(served)
 
     def _next(self, ci: int, key: str, indexes: list[int]) -> int:
         with self._lock:
@@ -334,42 +447,60 @@ class ReplayTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
             self._counters[(ci, key)] = n + 1
         return indexes[n % len(indexes)]
 
-    def _find(self, method: str, path: str, canonical: str) -> tuple[Cassette, Interaction, Tier, str] | None:
+    def _find(self, method: str, path: str, body: Any) -> tuple[Cassette, Interaction] | None:
+        key = shape_key(method, path, body)
         for ci, cassette in enumerate(self.cassettes):
-            indexes = cassette.exact.get((method, path, canonical))
+            indexes = cassette.exact.get(key)
             if indexes:
-                inter = cassette.interactions[self._next(ci, "x" + canonical, indexes)]
-                return cassette, inter, "exact", ""
-        if not self.loose:
+                return cassette, cassette.interactions[self._next(ci, key, indexes)]
+        return None
+
+    def _simulated(self, request: httpx2.Request, method: str, path: str, raw: bytes, body: dict[str, Any]) -> httpx2.Response | None:
+        """An honest answer for a request on a recorded task: recorded text, computed numbers."""
+        from .simulate import simulate_answer
+
+        task = task_of(body)
+        if task is None or not isinstance(body.get("model"), str):
             return None
+        for cassette in self.cassettes:
+            indexes = cassette.tasks.get((method, path, task))
+            if not indexes:
+                continue
+            usable = [cassette.interactions[i] for i in indexes if not cassette.interactions[i].exact_only]
+            if not usable:
+                continue
+            source = min(usable, key=lambda inter: len(describe_difference(body, inter.body)))
+            made = simulate_answer(path, body, raw, source)
+            if made is None:
+                continue
+            status, payload, headers = made
+            note = f"answer text recorded as {cassette.name}.json #{source.index}; model, usage and ids computed for this request"
+            self._note(Served(method, path, cassette.name, source.index, "simulated", "simulated", source.label, note))
+            headers = {**headers, "x-labkit-provenance": "simulated", "x-labkit-match": "simulated"}
+            return httpx2.Response(status, headers=list(headers.items()), stream=httpx2.ByteStream(payload.encode()),
+                                   request=request)
+        return None
+
+    def closest(self, method: str, path: str, canonical: str) -> tuple[Cassette, Interaction, int] | None:
+        """The recording of the same method and path that differs in the fewest answer-shaping
+        fields (same task first), with that number. Linear in the recordings, no text diffing."""
         try:
             body = json.loads(canonical) if canonical else None
         except ValueError:
             body = None
-        key = _loose_key(method, path, body)
-        if key is None:
-            return None
-        for ci, cassette in enumerate(self.cassettes):
-            indexes = cassette.loose.get(key)
-            if indexes:
-                inter = cassette.interactions[self._next(ci, "l" + key, indexes)]
-                return cassette, inter, "closest", describe_difference(body, inter.body)
-        return None
-
-    def closest(self, method: str, path: str, canonical: str) -> tuple[Cassette, Interaction, float] | None:
-        """The most similar recording of the same method and path, with its similarity."""
-        best: tuple[Cassette, Interaction, float] | None = None
+        mine = answer_shape(body) if isinstance(body, dict) else {}
+        task = task_of(body)
+        best: tuple[tuple[int, int], Cassette, Interaction, int] | None = None
         for cassette in self.cassettes:
             for inter in cassette.interactions:
                 if inter.method != method or inter.path != path:
                     continue
-                matcher = difflib.SequenceMatcher(None, canonical, inter.canonical, autojunk=False)
-                if best and matcher.quick_ratio() <= best[2]:
-                    continue
-                ratio = matcher.ratio()
-                if best is None or ratio > best[2]:
-                    best = (cassette, inter, ratio)
-        return best
+                theirs = inter.shaped if isinstance(inter.shaped, dict) else {}
+                differ = sum(1 for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+                rank = (0 if task is not None and inter.task == task else 1, differ)
+                if best is None or rank < best[0]:
+                    best = (rank, cassette, inter, differ)
+        return None if best is None else (best[1], best[2], best[3])
 
     def _miss_message(self, method: str, path: str, canonical: str) -> str:
         try:
@@ -383,17 +514,18 @@ class ReplayTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
         ]
         near = self.closest(method, path, canonical)
         if near:
-            cassette, inter, ratio = near
+            cassette, inter, differ = near
             lines.append(
-                f"  closest recording: {cassette.path.name} #{inter.index} ({ratio:.0%} similar): {_summary(inter.body)}"
+                f"  closest recording: {cassette.path.name} #{inter.index} ({differ} field(s) differ): {_summary(inter.body)}"
             )
             lines.append(f"  it differs in: {describe_difference(body, inter.body)}")
         else:
             lines.append(f"  no recording of {method} {path} at all in these cassettes.")
         lines.append(
             "What to do: send the request the notebook or exercise asks for (compare with the closest "
-            "recording above); or go live by setting OPENAI_API_KEY (see README, 'Going live'); or "
-            "record new answers with `LABKIT_MODE=record` and a key (`make record`)."
+            "recording above; recordings are made per model and per answer-shaping parameter); or go live "
+            "by setting OPENAI_API_KEY (see README, 'Going live'); or record new answers with "
+            "`LABKIT_MODE=record` and a key (`make record`)."
         )
         return "\n".join(lines)
 
@@ -481,7 +613,7 @@ class RecordTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
         # every client recording into one file in this process appends to the same list
         self._items = _RECORDING.setdefault(self.path, [])
         self._lock = _RECORD_LOCK
-        self._started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self._started = datetime.now(UTC).isoformat(timespec="seconds")
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         body = request.read()
@@ -511,7 +643,7 @@ class RecordTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
             response.headers.multi_items(),
             content,
             provenance="recorded",
-            recorded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            recorded_at=datetime.now(UTC).isoformat(timespec="seconds"),
             model_snapshot=snapshot,
         )
         with self._lock:

@@ -8,7 +8,7 @@ asyncio to serve thousands of requests per second from one core::
 
 prints ``labkit.serve listening on http://127.0.0.1:PORT/v1`` and serves until stopped (or
 ``--max-seconds``). Point a client at it with ``base_url=http://127.0.0.1:PORT/v1``. Each answer
-is the recording whose method, path and canonical JSON body match the request exactly (repeats
+is the recording made for what shapes the request's answer (as labkit.replay matches; repeats
 cycle, as in replay), sent after a delay from :class:`labkit.faults.Latency`. ``--rpm`` makes it
 enforce a requests-per-minute limit the way the API does (a bucket refilled at rpm/60 per second
 holding one second of requests), answering 429 with ``retry-after-ms`` when it is empty.
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from .faults import Latency
 from .ratelimit import TokenBucket
-from .replay import Cassette, canonical_json, load_cassette, resolve_cassette
+from .replay import Cassette, canonical_json, load_cassette, resolve_cassette, shape_key
 
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 411: "Length Required", 429: "Too Many Requests"}
 
@@ -135,11 +135,16 @@ class CassetteServer:
 
     # ------------------------------------------------------------------ answers
     def _find(self, method: str, path: str, canonical: str) -> tuple[int, bytes, list[tuple[str, str]]] | None:
+        try:
+            body = json.loads(canonical) if canonical else None
+        except ValueError:
+            body = None
+        key = shape_key(method, path, body)
         for ci, cassette in enumerate(self.cassettes):
-            found = cassette.exact.get((method, path, canonical))
+            found = cassette.exact.get(key)
             if found:
-                turn = self._turns.get((ci, canonical), 0)
-                self._turns[(ci, canonical)] = turn + 1
+                turn = self._turns.get((ci, key), 0)
+                self._turns[(ci, key)] = turn + 1
                 inter = cassette.interactions[found[turn % len(found)]]
                 headers = [(k, v) for k, v in inter.headers if k.lower() != "content-length"]
                 return inter.status, inter.content, [*headers, ("x-labkit-provenance", inter.provenance)]

@@ -76,7 +76,7 @@ def is_pristine(text: str) -> bool:
     """Whether a starter is exactly as generated (its fingerprint matches its body)."""
     body, _, last = text.rstrip("\n").rpartition("\n")
     m = FINGERPRINT.match(last)
-    return bool(m) and _fingerprint(body) == m["digest"]
+    return m is not None and _fingerprint(body) == m["digest"]
 
 
 def solution_files() -> list[Path]:

@@ -10,9 +10,7 @@ from openai.types.create_embedding_response import Usage as EmbeddingUsage
 from openai.types.responses import ResponseUsage
 from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
 
-from labkit import catalog
 from labkit.costs import Cost, cost, estimate
-
 
 
 def chat_usage(prompt: int, completion: int, cached: int = 0, reasoning: int = 0) -> CompletionUsage:
@@ -48,7 +46,7 @@ def test_responses_usage() -> None:
     #   cached 1,024 x 1.25 / 1M  = 0.00128
     #   output   100 x 10 / 1M    = 0.00100
     #   total                     = 0.00472
-    # (cache_write_tokens, reported by newer SDKs, are ordinary uncached input for this model)
+    # (cache_write_tokens: gpt-4o charges no write fee, so writes cost what plain input costs)
     usage = ResponseUsage(
         input_tokens=2_000,
         input_tokens_details=InputTokensDetails(cached_tokens=1_024, cache_write_tokens=976),
@@ -57,7 +55,7 @@ def test_responses_usage() -> None:
         total_tokens=2_100,
     )
     c = cost(usage, "gpt-4o-2024-08-06")  # snapshot id resolves to gpt-4o prices
-    assert c.input_usd == pytest.approx(0.00244)
+    assert c.input_usd == 0 and c.cache_write_usd == pytest.approx(0.00244)
     assert c.cached_input_usd == pytest.approx(0.00128)
     assert c.total_usd == pytest.approx(0.00472)
 
@@ -131,7 +129,7 @@ def test_str_is_one_readable_line() -> None:
 
 
 def test_inconsistent_usage_rejected() -> None:
-    with pytest.raises(ValueError, match="Cached tokens are part of the input"):
+    with pytest.raises(ValueError, match="Cached and written tokens are part of the input"):
         cost({"prompt_tokens": 10, "completion_tokens": 0,
               "prompt_tokens_details": {"cached_tokens": 20}}, "gpt-5")
 
@@ -141,9 +139,35 @@ def test_not_a_usage_object() -> None:
         cost({"foo": 1}, "gpt-5")
 
 
-def test_model_without_price_says_what_to_do() -> None:
+def test_model_without_price_says_what_to_do(tmp_path, monkeypatch) -> None:
+    extra = tmp_path / "mine.toml"
+    extra.write_text('[models."no-price"]\nkind = "chat"\n')
+    monkeypatch.setenv("LABKIT_MODELS", str(extra))
     with pytest.raises(ValueError, match="LABKIT_MODELS"):
-        estimate(10, 10, "gpt-3.5-turbo")
+        estimate(10, 10, "no-price")
+
+
+def test_cache_writes_long_context_and_tiers() -> None:
+    # gpt-6.1-terra: $1.00 in / $0.05 cached / $1.25 cache write / $5.00 out per 1M
+    # 300,000 in (100,000 cached, 50,000 written) + 1,000 out, over 272K: input x2, output x1.5
+    #   plain   150,000 x 1.00 x 2 / 1M = 0.30
+    #   cached  100,000 x 0.05 x 2 / 1M = 0.01
+    #   written  50,000 x 1.25 x 2 / 1M = 0.125
+    #   output    1,000 x 5.00 x 1.5 / 1M = 0.0075      total 0.4425
+    c = estimate(300_000, 1_000, "gpt-6.1-terra", cached_tokens=100_000, cache_write_tokens=50_000)
+    assert c.long_context and c.total_usd == pytest.approx(0.4425)
+    assert (c.input_usd, c.cached_input_usd, c.cache_write_usd, c.output_usd) == pytest.approx((0.30, 0.01, 0.125, 0.0075))
+    assert "[long context]" in str(c) and "written to cache" in str(c)
+    # exactly 272,000 input tokens is still the short rate
+    assert not estimate(272_000, 0, "gpt-6.1-terra").long_context
+    # 1,000 in + 1,000 out = 0.001 + 0.005 = 0.006 standard; fast x2, batch and flex x0.5
+    assert estimate(1_000, 1_000, "gpt-6.1-terra").total_usd == pytest.approx(0.006)
+    assert estimate(1_000, 1_000, "gpt-6.1-terra", tier="fast").total_usd == pytest.approx(0.012)
+    assert estimate(1_000, 1_000, "gpt-6.1-terra", tier="priority").total_usd == pytest.approx(0.012)
+    assert estimate(1_000, 1_000, "gpt-6.1-terra", tier="flex").total_usd == pytest.approx(0.003)
+    assert estimate(1_000, 1_000, "gpt-6.1-terra", batch=True).total_usd == pytest.approx(0.003)
+    with pytest.raises(ValueError, match="service tier"):
+        estimate(1, 1, "gpt-6.1-terra", tier="turbo")
 
 
 def test_free_moderation() -> None:

@@ -126,14 +126,16 @@ def test_own_system_message_gets_the_closest_recording() -> None:
     client = replay_client(*g.CHECK_CASSETTES)
     text = client.chat.completions.create(**req).choices[0].message.content
     served = client._labkit_transport.served[-1]  # type: ignore[attr-defined]
-    assert served.tier == "closest" and "deliberately bad" not in served.label
+    assert served.tier == "simulated" and "deliberately bad" not in served.label
     assert text.startswith("Hi there")
 
 
-def test_a_request_the_api_would_reject_is_not_answered() -> None:
+def test_a_request_the_api_would_reject_gets_the_api_error() -> None:
     req = {**course.LESSON_SUPPORT, "messages": course.SUPPORT_MESSAGES}  # temperature 0.2 + max_tokens on a reasoning model
-    with pytest.raises(openai.OpenAIError, match="would reject this request"):
+    req["messages"] = [{"role": "system", "content": "My own words."}, *req["messages"][1:]]  # not the recorded 400
+    with pytest.raises(openai.BadRequestError) as info:
         replay_client(*g.CHECK_CASSETTES).chat.completions.create(**req)
+    assert info.value.status_code == 400 and info.value.code == "unsupported_parameter"
 
 
 def test_the_reference_solution_sends_exactly_the_recorded_requests() -> None:

@@ -7,10 +7,10 @@ import sqlite3
 import tomllib
 from pathlib import Path
 
+import ex07 as source  # the recorded answers
 import pytest
 import redis
 
-import ex07 as source  # the recorded answers
 import labkit
 from labkit import catalog, faults, redisd
 from labkit.checks import get_exercise, load_learner_module, run_checks

@@ -7,10 +7,10 @@ import time
 
 import openai
 import pytest
+from selftest import HELLO, MODEL
 
 from labkit import faults
 from labkit.clock import Clock
-from selftest import HELLO, MODEL
 
 
 def ask(c: openai.OpenAI) -> str:

@@ -20,7 +20,7 @@ PLANTED = "sk-proj-" + "Zx9" * 16  # looks like a real key; must never be writte
 class FakeAPI(BaseHTTPRequestHandler):
     seen_auth: list[str] = []
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         FakeAPI.seen_auth.append(self.headers.get("authorization", ""))
         self.rfile.read(int(self.headers["content-length"]))
         body = json.dumps({

@@ -1,4 +1,4 @@
-"""Replay of every endpoint shape, tiered matching, misses and provenance."""
+"""Replay of every endpoint shape, honest matching, the simulator, misses and provenance."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import openai
 import pytest
 import vcr
+from selftest import HELLO, MODEL, REASONING_MODEL, Triage
 
 import labkit
 from labkit.replay import CassetteError, ReplayTransport, load_cassette
-from selftest import HELLO, MODEL, REASONING_MODEL, Triage
 
 TICKET = "Ticket: 'I was charged twice this month, please fix it today.'"
 
@@ -79,17 +79,66 @@ def test_recorded_error_is_raised_as_the_sdk_error(c: openai.OpenAI) -> None:
     assert info.value.code == "unsupported_value" and info.value.param == "temperature"
 
 
-def test_loose_match_is_reported_as_closest(c: openai.OpenAI) -> None:
-    r = c.chat.completions.create(model=MODEL, messages=HELLO, temperature=0.3)
-    assert r.choices[0].message.content.startswith("Welcome aboard")
-    served = labkit.transport_of(c).served[-1]
-    assert served.tier == "closest" and "temperature" in served.note
-
-
-def test_strict_client_does_not_loosen() -> None:
-    c = labkit.client("selftest", loose=False)
-    with pytest.raises(labkit.ReplayMiss):
+def test_a_changed_parameter_is_a_miss_never_another_answer(c: openai.OpenAI) -> None:
+    with pytest.raises(labkit.ReplayMiss) as info:
         c.chat.completions.create(model=MODEL, messages=HELLO, temperature=0.3)
+    assert "temperature: sent 0.3, recorded <absent>" in str(info.value)
+    with pytest.raises(labkit.ReplayMiss, match="model: sent 'gpt-4o'"):
+        c.chat.completions.create(model="gpt-4o", messages=HELLO)
+    with pytest.raises(labkit.ReplayMiss, match="max_completion_tokens"):
+        c.chat.completions.create(model=MODEL, messages=HELLO, max_completion_tokens=50)
+    assert labkit.transport_of(c).served == []
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"safety_identifier": "user-123"}, {"user": "u1"}, {"metadata": {"team": "a"}}, {"store": False},
+     {"prompt_cache_key": "k"}, {"service_tier": "default"}, {"temperature": 1}, {"top_p": 1.0},
+     {"stream": False}, {"n": 1}],
+)
+def test_parameters_that_cannot_change_the_answer_are_ignored(c: openai.OpenAI, extra: dict) -> None:
+    r = c.chat.completions.create(model=MODEL, messages=HELLO, **extra)
+    assert r.choices[0].message.content.startswith("Welcome aboard")
+    assert labkit.transport_of(c).served[-1].tier == "exact"
+
+
+def test_text_parts_are_the_same_message(c: openai.OpenAI) -> None:
+    parts = [{**m, "content": [{"type": "text", "text": m["content"]}]} for m in HELLO]
+    assert c.chat.completions.create(model=MODEL, messages=parts).choices[0].message.content.startswith("Welcome")
+
+
+def test_an_error_recording_answers_only_its_cause(c: openai.OpenAI) -> None:
+    # the recorded 400 was made for temperature=0.2 + max_tokens on a reasoning model: a valid
+    # request on the same conversation must not receive it
+    with pytest.raises(labkit.ReplayMiss):
+        c.chat.completions.create(model=REASONING_MODEL, messages=HELLO, max_completion_tokens=300)
+
+
+def test_simulator_answers_a_valid_variant_honestly() -> None:
+    c = labkit.client("selftest", simulate=True)
+    mine = [{"role": "system", "content": "You onboard new API users. Be warm and brief."}, HELLO[-1]]
+    r = c.chat.completions.create(model="gpt-6-luna", messages=mine, safety_identifier="u")
+    served = labkit.transport_of(c).served[-1]
+    assert served.tier == "simulated" and served.provenance == "simulated"
+    assert r.choices[0].message.content.startswith("Welcome aboard")  # the task's recorded answer
+    assert r.model == "gpt-6-luna" and r.usage.prompt_tokens == labkit.count_tokens(mine, "gpt-6-luna")
+    assert r.id.startswith("chatcmpl-") and "simulated" in labkit.provenance(c)
+
+
+def test_simulator_gives_the_api_error_for_a_request_the_api_rejects() -> None:
+    c = labkit.client("selftest", simulate=True)
+    with pytest.raises(openai.BadRequestError) as info:
+        c.chat.completions.create(model="gpt-6.1-sol", messages=HELLO, temperature=0.2)
+    assert info.value.param == "temperature" and info.value.code == "unsupported_parameter"
+    with pytest.raises(openai.NotFoundError) as gone:
+        c.chat.completions.create(model="o1", messages=HELLO)
+    assert gone.value.code == "model_not_found"
+
+
+def test_simulator_never_invents_an_unknown_task() -> None:
+    c = labkit.client("selftest", simulate=True)
+    with pytest.raises(labkit.ReplayMiss):
+        c.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "A question nobody recorded"}])
 
 
 def test_miss_names_request_closest_and_how_to_go_live(c: openai.OpenAI) -> None:

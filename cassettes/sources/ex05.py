@@ -16,7 +16,13 @@ import random
 from typing import Any
 
 from labkit.course.ex05 import (
-    EMAILS_FILE, FIELDS, demo_email, email_generator, lesson_request, request_for, sampling_request,
+    EMAILS_FILE,
+    FIELDS,
+    demo_email,
+    email_generator,
+    lesson_request,
+    request_for,
+    sampling_request,
 )
 from labkit.paths import data_dir
 

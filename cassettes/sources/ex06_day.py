@@ -6,7 +6,17 @@ The requests are labkit.course.ex06's (DAY_QUESTIONS, DAY_TICKETS); the answers 
 from __future__ import annotations
 
 from ex06 import create
-from labkit.course.ex06 import CHEAP, DAY_QUESTIONS, DAY_TICKETS, PREMIUM, TICKET_MAX_OUT, TICKET_TEMPERATURE, ask, ticket_messages
+
+from labkit.course.ex06 import (
+    CHEAP,
+    DAY_QUESTIONS,
+    DAY_TICKETS,
+    PREMIUM,
+    TICKET_MAX_OUT,
+    TICKET_TEMPERATURE,
+    ask,
+    ticket_messages,
+)
 
 #: The answer to each of DAY_QUESTIONS, in the same order.
 FAQ_REPLIES = (

@@ -18,17 +18,20 @@ import tomllib
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
 from .. import paths
 from ..clock import Clock
-from ..errors import UnknownExerciseError
+from ..errors import ConfigError, EnvironmentProblem, UnknownExerciseError
 
 if TYPE_CHECKING:
     import openai
+
+    from ..faults import FaultTransport
+    from ..replay import ReplayTransport
 
 Status = Literal["pass", "fail", "skip", "error"]
 CHECKS_DIR = Path(__file__).resolve().parent
@@ -87,12 +90,30 @@ class Context:
         self.folder = path.parent
         self.import_error = import_error
         self.clock = Clock()
+        #: work the checks of one session share (e.g. ex05's graded run), by a key of the check module's choosing
+        self.memo: dict[str, Any] = {}
+
+    def differential(self, name: str, scenario: Callable[[ModuleType], Any]) -> tuple[bool, str]:
+        """Run ``scenario`` on the learner's module and on the reference; compare what they show.
+
+        ``(True, summary)`` when the observations match, else ``(False, the first difference)``.
+        """
+        from . import differential as diff
+
+        if self.module is None:
+            raise _NoModule(self.import_error)
+        mine = diff.observe(self.module, scenario)
+        ref = diff.reference_observation(self.exercise.id, self.exercise.file, name, scenario)
+        found = diff.first_difference(mine, ref)
+        if found is None:
+            return True, f"{name}: behaves as the reference does"
+        return False, f"{name}: {found}"
 
     def client(self, cassette: str | None = None, **kwargs: Any) -> openai.OpenAI:
         """A replay-only client on the exercise's cassette (never live, whatever the environment)."""
         from ..modes import client
 
-        return client(cassette or self.exercise.id, mode="replay", **kwargs)
+        return client(cassette or self.exercise.id, mode="replay", async_=False, **kwargs)
 
     def async_client(self, cassette: str | None = None, **kwargs: Any) -> openai.AsyncOpenAI:
         from ..modes import client
@@ -111,6 +132,30 @@ class Context:
         if not hasattr(self.module, name):
             raise _Missing(f"{self.exercise.file}.py defines no `{name}`; keep the names the starter gives")
         return getattr(self.module, name)
+
+
+def replay_transport(client: Any) -> ReplayTransport:
+    """The replay transport answering a check's client: ``ctx.client()``'s own, or the one behind ``ctx.faults.client()``."""
+    from ..faults import FaultTransport
+    from ..modes import transport_of
+    from ..replay import ReplayTransport
+
+    t = transport_of(client)
+    replay = t.then if isinstance(t, FaultTransport) else t
+    if not isinstance(replay, ReplayTransport):
+        raise TypeError(f"expected a client answering from cassettes, got one on {type(replay).__name__}")
+    return replay
+
+
+def fault_transport(client: Any) -> FaultTransport:
+    """The fault-injecting transport of a client made by ``ctx.faults.client()``."""
+    from ..faults import FaultTransport
+    from ..modes import transport_of
+
+    t = transport_of(client)
+    if not isinstance(t, FaultTransport):
+        raise TypeError(f"expected a labkit.faults client, got one on {type(t).__name__}")
+    return t
 
 
 class _NoModule(Exception):
@@ -299,6 +344,26 @@ def _time_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, old)
 
 
+#: How a check's detail starts when the course's own setup failed, not the learner's code.
+COURSE_PROBLEM = "course problem (not your code):"
+
+
+def course_problem(err: BaseException) -> BaseException | None:
+    """The course-setup error behind ``err`` (a broken cassette or catalog, a missing tool), if any.
+
+    These are never the learner's fault: the check reports ``error`` and the grader refuses to
+    grade instead of charging the learner.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, (ConfigError, EnvironmentProblem)):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def run_one(spec: CheckSpec, ctx: Context, path: Path, *, time_limit: float = 10.0) -> Result:
     """Run one check; learner exceptions become a fail with what was raised."""
     start = time.perf_counter()
@@ -315,7 +380,11 @@ def run_one(spec: CheckSpec, ctx: Context, path: Path, *, time_limit: float = 10
     except CheckTimeout as e:
         outcome = Outcome("fail", f"your code {e}: look for an endless loop or a real sleep")
     except Exception as e:  # noqa: BLE001 - learner code may raise anything
-        outcome = Outcome("fail", f"your code raised {_describe(e, path)}")
+        problem = course_problem(e)
+        if problem is not None:
+            outcome = Outcome("error", f"{COURSE_PROBLEM} {type(problem).__name__}: {str(problem)[:300]}")
+        else:
+            outcome = Outcome("fail", f"your code raised {_describe(e, path)}")
     return Result(spec.id, spec.metric, spec.points, spec.hidden, outcome.status, outcome.detail, spec.hint,
                   time.perf_counter() - start)
 
@@ -336,7 +405,7 @@ def run_checks(exercise_id: str, folder: str | Path | None = None, *, time_limit
         try:
             with _time_limit(time_limit):
                 module = load_learner_module(path)
-        except (Exception, CheckTimeout) as e:  # noqa: BLE001
+        except (Exception, CheckTimeout) as e:  # noqa: BLE001 - a learner module may fail to import in any way
             error = _describe(e, path)
         except SystemExit as e:
             error = f"the file calls sys.exit({e.code}) when imported; remove it"

@@ -7,18 +7,16 @@ from typing import Any
 
 from openai.types.chat import ChatCompletion
 
-from ..modes import transport_of
 from ..costs import cost
-from ..replay import SECRET_RE
-from . import Context, register
-
 from ..course.ex01 import SYSTEM
+from ..replay import SECRET_RE
+from . import Context, register, replay_transport
 
 
 def _served(ctx: Context, cassette: str | None = None) -> tuple[Any, Any, list[Any]]:
     client = ctx.client(cassette)
     result = ctx.attr("first_completion")(client)
-    return client, result, transport_of(client).served  # type: ignore[union-attr]
+    return client, result, replay_transport(client).served
 
 
 @register("ex01.messages")

@@ -26,9 +26,10 @@ import openai
 from ..catalog import UnknownModelError, base_id, get_model
 from ..course import ex02 as course
 from ..course.models import BACKUP, FAST, FLAGSHIP, LESSON_FLAGSHIP, LESSON_SMALL, REASONING
-from ..course_replay import CourseReplay, api_errors, replay_only
+from ..course_replay import api_errors, replay_only
 from ..replay import ReplayMiss
-from . import Context, register
+from ..replay import ReplayTransport as CourseReplay
+from . import Context, register, replay_transport
 
 #: What the checks replay: the course's answers, plus deliberately bad ones that only mutants' exact requests get.
 CHECK_CASSETTES = ("ex02", "ex02_bad")
@@ -242,8 +243,9 @@ def _info(req: dict[str, Any]) -> Any:
 def _instructions(req: dict[str, Any]) -> str:
     msgs = req.get("messages") or []
     for m in msgs:
-        if isinstance(m, dict) and m.get("role") in ("system", "developer") and isinstance(m.get("content"), str):
-            return m["content"]
+        content = m.get("content") if isinstance(m, dict) and m.get("role") in ("system", "developer") else None
+        if isinstance(content, str):
+            return content
     raise _Fail("the request has no system (or developer) message")
 
 
@@ -334,7 +336,7 @@ def _missing(text: str, groups: Mapping[str, Sequence[str]], need: dict[str, int
 def _run(ctx: Context, fn_name: str, *args: Any) -> tuple[Any, CourseReplay, Any]:
     """Call the learner's send function on a fresh replay client: (its result, transport, completion body)."""
     client = replay_only(*CHECK_CASSETTES)
-    transport: CourseReplay = client._labkit_transport  # type: ignore[attr-defined]
+    transport = replay_transport(client)
     result = ctx.attr(fn_name)(client, *args)
     if not transport.served:
         raise _Fail(f"{fn_name}() sent no request through the client it was given")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Mapping
 from typing import Any
 
 import httpx2
@@ -29,8 +30,7 @@ from ..course.ex04 import (
     TRIAGE,
     make_usage_log,
 )
-from ..modes import transport_of
-from . import Context, register
+from . import Context, register, replay_transport
 
 # --------------------------------------------------------------------------- 1. rate limits
 
@@ -38,7 +38,7 @@ from . import Context, register
 @register("ex04.rate-limit-headers")
 def rate_limit_headers(ctx: Context) -> tuple[bool, str]:
     raw = ctx.client().chat.completions.with_raw_response.create(model=MODEL, messages=RATE_MESSAGES)
-    cases = [
+    cases: list[tuple[Mapping[str, str], dict[str, float | None]]] = [
         (raw.headers, {"limit_requests": 500, "remaining_requests": 212, "reset_requests": 34.56,
                        "limit_tokens": 200_000, "remaining_tokens": 1450, "reset_tokens": 62.4}),
         ({"x-ratelimit-limit-requests": "10000", "x-ratelimit-remaining-requests": "0",
@@ -217,7 +217,7 @@ class _Spy(httpx2.BaseTransport):
 
 def _classify(ctx: Context) -> tuple[list[Any], list[dict[str, Any]]]:
     base = ctx.client()
-    spy = _Spy(transport_of(base))  # type: ignore[arg-type]
+    spy = _Spy(replay_transport(base))
     client = openai.OpenAI(api_key="replay-no-key", base_url="https://api.openai.com/v1", max_retries=0,
                            http_client=httpx2.Client(transport=spy))
     results = [ctx.attr("classify_email")(client, e) for e in CLASSIFY_EMAILS[:2]]

@@ -15,6 +15,7 @@ import asyncio
 import inspect
 import json
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -23,8 +24,22 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..course.ex05 import (
-    DEFAULT_QUEUE, FAULTS, FIELDS, FULL_RUN, LATENCY_BASE, MODEL, RETRY_AFTER_MS, ROUTES, Category, Sentiment, Urgency,
-    email_text, faults_for, load_emails, virtual_latency,
+    DEFAULT_QUEUE,
+    FAULTS,
+    FIELDS,
+    FULL_RUN,
+    LATENCY_BASE,
+    MODEL,
+    RETRY_AFTER_MS,
+    ROUTES,
+    Category,
+    RunLimits,
+    Sentiment,
+    Urgency,
+    email_text,
+    faults_for,
+    load_emails,
+    virtual_latency,
 )
 from ..ratelimit import Crash, lab_client, run_virtual, theoretical_rps, window_peak
 from ..replay import load_cassette, resolve_cassette
@@ -33,7 +48,7 @@ from . import Context, register
 
 WINDOWS = (0.25, 0.5, 1.0, 2.0)
 #: The limits of the small scenario runs (faults, crash): 4 in flight, rate limits that never bind.
-SMALL_RUN = {"concurrency": 4, "rpm": 60_000, "tpm": 50_000_000}
+SMALL_RUN: RunLimits = {"concurrency": 4, "rpm": 60_000, "tpm": 50_000_000}
 
 
 # --------------------------------------------------------------------------- data
@@ -66,7 +81,8 @@ def recorded_answers() -> dict[str, dict[str, str]]:
 
 def id_of(body: dict[str, Any] | None) -> str | None:
     messages = (body or {}).get("messages") or []
-    return _by_content().get(messages[-1].get("content")) if messages and isinstance(messages[-1], dict) else None
+    content = messages[-1].get("content") if messages and isinstance(messages[-1], dict) else None
+    return None if content is None else _by_content().get(content)
 
 
 def tokens_of(body: dict[str, Any] | None) -> int:
@@ -162,11 +178,11 @@ def graded_batch() -> tuple[dict[str, Any], ...]:
 
 def full_run(ctx: Context) -> Run:
     """The graded batch at concurrency 12 under the latency model (made once per check session)."""
-    cached = getattr(ctx, "_ex05_full", None)
-    if cached is None:
+    cached = ctx.memo.get("ex05.full_run")
+    if not isinstance(cached, Run):
         with tempfile.TemporaryDirectory() as tmp:
             cached = run_batch(ctx, list(graded_batch()), Path(tmp) / "results.jsonl", **FULL_RUN)
-        ctx._ex05_full = cached  # type: ignore[attr-defined]
+        ctx.memo["ex05.full_run"] = cached
     if cached.raised is not None:
         raise cached.raised
     return cached
@@ -177,7 +193,7 @@ def _error(run: Run) -> str:
     return f"process_batch raised {type(err).__name__}: {str(err).splitlines()[0][:160] if str(err) else ''}"
 
 
-def expected_queue(fields: dict[str, str]) -> str:
+def expected_queue(fields: Mapping[str, str]) -> str:
     """The queue the lesson's routing rules (ROUTES, then DEFAULT_QUEUE) give these fields."""
     return next((str(queue) for field, value, queue in ROUTES if fields[field] == value), str(DEFAULT_QUEUE))
 
@@ -204,6 +220,8 @@ def structured(ctx: Context) -> tuple[bool, str]:
     call = ctx.attr("classify")(client, dict(email))
     if not inspect.isawaitable(call):
         return False, f"classify() returned {type(call).__name__} without awaiting: make it `async def` and await the AsyncOpenAI client"
+    if not asyncio.iscoroutine(call):  # what asyncio.Runner.run() would raise for another awaitable
+        raise ValueError(f"a coroutine was expected, got {call!r}")
     got = run_virtual(call)
     attempts = client._labkit_transport.attempts
     if len(attempts) != 1:

@@ -21,10 +21,11 @@ import redis
 
 from ..costs import cost, estimate
 from ..course.ex06 import BILLING, BUDGET_MAX_OUT, BUDGET_PROBE, EXPORT, PREMIUM, RESET, TAGLINE, TEMPERATURE
+from ..faults import FaultTransport
 from ..modes import transport_of
 from ..replay import load_cassette, resolve_cassette
 from ..tokens import count_tokens
-from . import Context, Outcome
+from . import Context, Outcome, fault_transport, replay_transport
 from .redis_checks import DECEMBER, START, concurrently, redis_check
 
 CASSETTE = "ex06"
@@ -38,12 +39,10 @@ def _msgs(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return copy.deepcopy(messages)
 
 
-def _served_costs(client: Any) -> list[tuple[list[Any], float]]:
+def _served_costs(client: Any) -> list[tuple[list[Any] | None, float]]:
     """(request messages, USD) of every answer the replay transport gave, priced from the recording."""
-    t = transport_of(client)
-    replay = getattr(t, "then", t)
-    out = []
-    for s in replay.served:
+    out: list[tuple[list[Any] | None, float]] = []
+    for s in replay_transport(client).served:
         inter = load_cassette(resolve_cassette(s.cassette)).interactions[s.index]
         data = json.loads(inter.content)
         out.append(((inter.body or {}).get("messages"), cost(data["usage"], data["model"]).total_usd))
@@ -52,7 +51,7 @@ def _served_costs(client: Any) -> list[tuple[list[Any], float]]:
 
 def _n_served(client: Any) -> int:
     t = transport_of(client)
-    return len(t.attempts) if hasattr(t, "attempts") else len(t.served)  # type: ignore[union-attr]
+    return len(t.attempts) if isinstance(t, FaultTransport) else len(replay_transport(client).served)
 
 
 def _close(a: float, b: float) -> bool:
@@ -262,7 +261,7 @@ def budget_atomic(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, str]
     if errors:
         return False, f"complete() raised under concurrency: {errors[0]}"
     costs = [c for _, c in _served_costs(client)]
-    models = {a.body.get("model") for a in transport_of(client).attempts if a.body}  # type: ignore[union-attr]
+    models = {a.body["model"] for a in fault_transport(client).attempts if a.body}
     one = max(estimate(count_tokens(messages, m), max_out, m).total_usd for m in models) if models else one
     true_spend = sum(costs)
     if true_spend > budget + one + 1e-12:
@@ -408,7 +407,7 @@ def _scripted(ctx: Context, r: redis.Redis, prefix: str, scenario: str) -> tuple
 
 def _seen(client: Any) -> list[tuple[str, Any]]:
     """(outcome, model) of every request the scripted API received."""
-    return [(a.outcome, (a.body or {}).get("model")) for a in transport_of(client).attempts]  # type: ignore[union-attr]
+    return [(a.outcome, (a.body or {}).get("model")) for a in fault_transport(client).attempts]
 
 
 @_redis_check("ex06.fallback-503")

@@ -18,9 +18,8 @@ import redis
 from ..costs import cost
 from ..course.ex07 import MARKETING, STAGE_MODELS, STAGES, STATUS, SUMMARY, TIER_LIMITS, TOPIC
 from ..lint import lint_request
-from ..modes import transport_of
 from ..replay import load_cassette, resolve_cassette
-from . import Context, Outcome, register
+from . import Context, fault_transport, register, replay_transport
 from .redis_checks import DECEMBER, START, concurrently, redis_check
 
 CASSETTE = "ex07"
@@ -41,14 +40,15 @@ def _msgs(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _reply(label: str) -> str:
-    return json.loads(_inter(label).content)["choices"][0]["message"]["content"]
+    text = json.loads(_inter(label).content)["choices"][0]["message"]["content"]
+    if not isinstance(text, str):
+        raise RuntimeError(f"cassettes/{CASSETTE}.json: the interaction labelled {label!r} has no text reply: run `make cassettes`")
+    return text
 
 
 def _costs(client: Any) -> list[float]:
-    t = transport_of(client)
-    replay = getattr(t, "then", t)
-    out = []
-    for s in replay.served:
+    out: list[float] = []
+    for s in replay_transport(client).served:
         data = json.loads(load_cassette(resolve_cassette(s.cassette)).interactions[s.index].content)
         out.append(cost(data["usage"], data["model"]).total_usd)
     return out
@@ -113,7 +113,7 @@ def billing_records(ctx: Context, db_path: str) -> tuple[bool, str]:
     costs = _costs(client)
     if len(costs) != len(plan):
         return False, f"{len(plan)} requests made {len(costs)} API calls"
-    for (t, what, _), got, c in zip(plan, results, costs):
+    for (_t, what, _), got, c in zip(plan, results, costs):
         if not isinstance(got, dict) or got.get("result") != _reply(REPLIES[what]):
             return False, f"process_request() should return the reply as 'result'; got {got!r:.120}"
         if not _close(got.get("cost_usd"), c):
@@ -153,7 +153,7 @@ def credits_exhausted(ctx: Context, db_path: str) -> tuple[bool, str]:
     errors = concurrently(worker)
     if errors:
         return False, f"process_request() raised under concurrency: {errors[0]}"
-    calls = len(transport_of(client).attempts)  # type: ignore[union-attr]
+    calls = len(fault_transport(client).attempts)
     rows = _rows(db_path, "SELECT COUNT(*) FROM usage_records WHERE tenant_id = 'tiny'")[0][0]
     remaining = billing.remaining_credits("tiny")
     if answered[0] != 5 or calls != 5 or rows != 5 or remaining != 0:
@@ -219,7 +219,7 @@ def tier_limits(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, str]:
         return False, f"process_with_tier_limits() raised: {errors[0]}"
     answers = [g for g in results if isinstance(g, dict) and g.get("content")]
     refusals = [g for g in results if isinstance(g, dict) and g.get("error")]
-    calls = len(transport_of(client).attempts)  # type: ignore[union-attr]
+    calls = len(fault_transport(client).attempts)
     if len(answers) != 10 or calls != 10:
         return False, f"free tier (10 a day), 16 concurrent requests: {len(answers)} answered, {calls} API calls (expected 10 and 10)"
     if len(refusals) != 6 or not all(g.get("upgrade_url") and g.get("limit") == 10 for g in refusals):
@@ -241,7 +241,7 @@ def tier_params(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, str]:
     seen = []
     for tier, expect in [("free", "free"), ("pro", "pro"), ("enterprise", "enterprise"), ("platinum", "free")]:
         gate.process_with_tier_limits(f"user-{tier}", tier, _msgs(STATUS))
-        body = transport_of(client).attempts[-1].body or {}  # type: ignore[union-attr]
+        body = fault_transport(client).attempts[-1].body or {}
         model, limit = TIERS[expect]["model"], TIERS[expect]["max_completion_tokens"]
         if body.get("model") != model:
             return False, f"tier {tier!r} sent model={body.get('model')!r}; TIER_LIMITS gives the {expect} tier {model!r}"
@@ -263,7 +263,7 @@ MODELS = tuple(STAGE_MODELS[stage] for stage in STAGES)
 def _pipeline(ctx: Context) -> tuple[Any, dict[str, Any], list[Any]]:
     client = ctx.faults.client((), CASSETTE)
     got = ctx.attr("ContentPipeline")(client).generate_blog_post(TOPIC)
-    return client, got, transport_of(client).attempts  # type: ignore[union-attr]
+    return client, got, fault_transport(client).attempts
 
 
 @register("ex07.pipeline-stages")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -15,9 +15,9 @@ from .. import redisd
 from . import Context, Outcome, register
 
 #: 2026-11-10 12:00:00 UTC: where the checks' clock starts (a whole minute, mid-month).
-START = datetime(2026, 11, 10, 12, 0, tzinfo=timezone.utc).timestamp()
+START = datetime(2026, 11, 10, 12, 0, tzinfo=UTC).timestamp()
 #: A moment of the next month, for checks that span two months.
-DECEMBER = datetime(2026, 12, 3, 9, 0, tzinfo=timezone.utc).timestamp()
+DECEMBER = datetime(2026, 12, 3, 9, 0, tzinfo=UTC).timestamp()
 
 
 def redis_check(check_id: str, *, tag: str, start: float) -> Callable[[Callable[..., Any]], Callable[[Context], Any]]:

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
 from ..paths import data_dir
 from .models import BACKUP, FAST, LESSON_FLAGSHIP, LESSON_SMALL
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
 
 #: The fast sampling model lesson 04 uses throughout (triage, the rate-limit burst, the classifier).
 MODEL = FAST
@@ -25,7 +28,7 @@ MODEL = FAST
 # --------------------------------------------------------------------------- 1. rate limits
 
 #: A burst of triage calls: the answer's headers say the minute's token budget is nearly spent.
-RATE_MESSAGES = [
+RATE_MESSAGES: list[ChatCompletionMessageParam] = [
     {"role": "system", "content": "Reply with one word: the category of this support email (billing, technical, sales or other)."},
     {"role": "user", "content": "Hi, our invoice for October shows 14 seats but we only have 11 users. Can you correct it?"},
 ]
@@ -84,7 +87,7 @@ def make_usage_log(seed: int = 20261001, days: int = 7) -> list[dict[str, Any]]:
     from ..authoring import SNAPSHOTS  # the snapshot ids the API reports (heavy import, so late)
 
     rng = random.Random(seed)
-    start = datetime(2026, 10, 5, tzinfo=timezone.utc)
+    start = datetime(2026, 10, 5, tzinfo=UTC)
     rows: list[dict[str, Any]] = []
 
     def add(when: datetime, feature: str, model: str, prompt: int, completion: int,

@@ -13,7 +13,7 @@ import sys
 from enum import StrEnum
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from pydantic import BaseModel
 
@@ -183,10 +183,19 @@ def sampling_request(email: dict[str, Any], *, json_mode: bool = False) -> dict[
 
 # --------------------------------------------------------------------------- the lab
 
+
+class RunLimits(TypedDict):
+    """The limits a batch run gets: requests in flight, requests per minute, tokens per minute."""
+
+    concurrency: int
+    rpm: int
+    tpm: int
+
+
 #: The latency the checks and the notebook model on the virtual clock: 50 ms +/- 10 ms, seeded.
 LATENCY_BASE, LATENCY_JITTER, LATENCY_SEED = 0.05, 0.01, 5
 #: The graded full run: 12 requests in flight, rate limits high enough not to bind.
-FULL_RUN = {"concurrency": 12, "rpm": 60_000, "tpm": 50_000_000}
+FULL_RUN: RunLimits = {"concurrency": 12, "rpm": 60_000, "tpm": 50_000_000}
 #: The server's Retry-After on the scripted 429, in milliseconds.
 RETRY_AFTER_MS = 700
 #: Faults scripted per email (``labkit.faults`` steps) by position in a batch: a 429 asking for

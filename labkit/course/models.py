@@ -26,3 +26,9 @@ REASONING_FLAGSHIP = "gpt-5"
 LESSON_SMALL = "gpt-5-mini"
 LESSON_FLAGSHIP = "gpt-5"
 LESSON_REASONING = "o1"
+
+#: The course's own choices, by role: `labkit doctor` fails when one of these is shut down or
+#: within 60 days of its shutdown date (the lesson's models above are retired on purpose).
+ROLES = {"fast": FAST, "flagship": FLAGSHIP, "backup": BACKUP, "reasoning": REASONING}
+#: The lesson's models, by what the lesson used them for.
+LESSON = {"small": LESSON_SMALL, "flagship": LESSON_FLAGSHIP, "reasoning": LESSON_REASONING}

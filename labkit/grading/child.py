@@ -94,9 +94,9 @@ def _redirect(io_dir: Path) -> int:
     result_fd = os.open(io_dir / protocol.RESULT, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.closerange(3, result_fd)
     os.closerange(result_fd + 1, 65536)
-    sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
-    sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False)  # noqa: SIM115
+    sys.stdin = open(0, encoding="utf-8", closefd=False)
+    sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False)
+    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False)
     return result_fd
 
 

@@ -43,7 +43,7 @@ class Job:
 def run_all(todo: list[Learner], s: Settings, work: Path, out: Path, jobs: int, progress: bool,
             slots: RedisSlots | None, trusted: dict[int, types.CodeType]) -> None:
     """Keep up to ``jobs`` children running; reap them, kill the overdue, record each as it ends."""
-    import tqdm  # type: ignore[import-untyped]
+    import tqdm
 
     bar = tqdm.tqdm(total=len(todo), disable=not progress, unit="learner", desc="grading", file=sys.stderr)
     pending, running = list(reversed(todo)), dict[int, Job]()

@@ -21,7 +21,7 @@ def warm(s: Settings, slots: RedisSlots | None) -> None:
     """
     import ctypes  # noqa: F401 - loaded now for prctl in children (the audit hook forbids it later)
 
-    import tqdm  # type: ignore[import-untyped]
+    import tqdm
 
     from .. import checks, tokens
     from ..course.models import FAST
@@ -31,7 +31,7 @@ def warm(s: Settings, slots: RedisSlots | None) -> None:
     tokens.ensure_encodings()
     tokens.encoding_for(FAST).encode("warm up")
     with contextlib.suppress(ImportError):
-        import labkit.faults  # noqa: F401
+        import labkit.faults  # noqa: F401 - loaded now, so children start with it (checks reach it via ctx.faults)
     old, sys.dont_write_bytecode = sys.dont_write_bytecode, True
     old_redis = os.environ.get("REDIS_URL")
     if slots:

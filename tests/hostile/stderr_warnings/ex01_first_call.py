@@ -38,9 +38,9 @@ def summarize(completion: ChatCompletion) -> dict[str, Any]:
     }
 
 
-import logging  # noqa: E402
-import sys  # noqa: E402
-import warnings  # noqa: E402
+import logging
+import sys
+import warnings
 
 warnings.warn("this module is noisy on purpose", UserWarning, stacklevel=1)
 warnings.warn("deprecated-looking thing", DeprecationWarning, stacklevel=1)
@@ -49,7 +49,7 @@ print("a plain message on stderr", file=sys.stderr)
 _summarize = summarize
 
 
-def summarize(completion: ChatCompletion) -> dict[str, Any]:  # noqa: F811
+def summarize(completion: ChatCompletion) -> dict[str, Any]:
     print("summarize called", file=sys.stderr)
     warnings.warn("still noisy", RuntimeWarning, stacklevel=1)
     return _summarize(completion)

@@ -14,7 +14,7 @@ def attempt(name, fn):
         if pid == 0:  # a forked child: leave at once
             os._exit(0)
         print(f"{name}: started")
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         print(f"{name}: {type(err).__name__}")
 
 
