@@ -1,7 +1,7 @@
 """Batch throughput over real HTTP: sequential vs the lesson's thread pool vs the async solution.
 
 A ``labkit.serve`` process of its own on 127.0.0.1 answers the 1,000 recorded classifications
-of ``cassettes/ex05.json`` after 200 ms +/- 50 ms and enforces a requests-per-minute limit with
+of ``cassettes/ex05.json`` and ``ex05_inbox.json`` after 200 ms +/- 50 ms and enforces a requests-per-minute limit with
 429s, as the API does. Against it, from this process:
 
 * the async solution (``solutions/ex05_batch.py``: AsyncOpenAI, concurrency 64, the same rate
@@ -117,7 +117,7 @@ def loadavg() -> str:
 
 
 def start_server(rpm: float) -> tuple[subprocess.Popen[str], str]:
-    cmd = [sys.executable, "-m", "labkit.serve", "ex05", "--latency", str(LATENCY), "--jitter", str(JITTER),
+    cmd = [sys.executable, "-m", "labkit.serve", "ex05", "ex05_inbox", "--latency", str(LATENCY), "--jitter", str(JITTER),
            "--rpm", str(rpm), "--max-seconds", "400"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     line = proc.stdout.readline() if proc.stdout else ""

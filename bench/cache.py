@@ -25,7 +25,7 @@ os.environ["LABKIT_ROOT"] = str(ROOT)
 import labkit
 from labkit import redisd
 from labkit.checks import load_learner_module
-from labkit.course.ex06 import MAX_COMPLETION_TOKENS, PREMIUM, RESET, TEMPERATURE
+from labkit.course.ex06 import EFFORT, MAX_COMPLETION_TOKENS, PREMIUM, RESET
 
 HITS, MISSES, RL_SECONDS = 3000, 600, 1.5
 
@@ -43,7 +43,7 @@ def main() -> None:
                                   monthly_budget_usd=10**6)
     try:
         ent.complete(RESET, user_id="warm")  # warm up: first request, script loading, tokenizer
-        key = ent.cache_key({"model": PREMIUM, "messages": RESET, "temperature": TEMPERATURE,
+        key = ent.cache_key({"model": PREMIUM, "messages": RESET, "reasoning_effort": EFFORT,
                              "max_completion_tokens": MAX_COMPLETION_TOKENS})
         if r.get(key) is None:
             sys.exit("the warm-up request was not cached; the reference solution changed its cache key")

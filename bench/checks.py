@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
 import os
 import signal
@@ -98,7 +99,10 @@ def mutants_of(exercise: str, path: Path) -> list[Mutant]:
         for occurrence, (line, _col) in enumerate(positions):
             if line not in allowed:
                 continue
-            mutated = mutate_code(text, operator, occurrence)
+            try:
+                mutated = mutate_code(text, operator, occurrence)
+            except AttributeError:  # cosmic-ray 8.7's ExceptionReplacer cannot rewrite dotted names in a tuple
+                continue
             if mutated is None or mutated == text:
                 continue
             try:
@@ -113,33 +117,59 @@ def mutants_of(exercise: str, path: Path) -> list[Mutant]:
     return found
 
 
-def equivalents() -> dict[tuple[str, str, int], str]:
-    """(exercise, operator, line) -> why the mutant cannot be observed."""
+def equivalents() -> list[dict[str, object]]:
+    """The listed equivalent mutants: exercise, operator, line, why, and optionally ``mutated``
+    (the mutated line's text, to single out one of several mutants on that line)."""
     if not EQUIVALENT.exists():
-        return {}
-    data = tomllib.loads(EQUIVALENT.read_text(encoding="utf-8"))
-    return {(e["exercise"], e["operator"], int(e["line"])): e["why"] for e in data.get("mutant", [])}
+        return []
+    return list(tomllib.loads(EQUIVALENT.read_text(encoding="utf-8")).get("mutant", []))
+
+
+def listed_as(m: Mutant, entries: list[dict[str, object]]) -> dict[str, object] | None:
+    """The equivalence entry that names this mutant, if any."""
+    added = [line[1:].strip() for line in m.diff.splitlines() if line.startswith("+")]
+    for e in entries:
+        if (e["exercise"], e["operator"], int(str(e["line"]))) != (m.exercise, m.operator, m.line):
+            continue
+        if "mutated" in e and str(e["mutated"]).strip() not in added:
+            continue
+        return e
+    return None
 
 
 def killed(mutant: Mutant, file_name: str) -> bool:
-    """Grade the mutant in a forked child: True when some check fails, errors or it times out."""
+    """Grade the mutant in a forked child: True when some check fails, errors or it times out.
+
+    The parent is the watchdog (the checks' own time limits use the same timer signal a child
+    alarm would, so a child cannot time itself out reliably): past MUTANT_TIMEOUT_S it is killed.
+    """
     with tempfile.TemporaryDirectory(prefix="labkit-mutant-") as tmp:
         (Path(tmp) / file_name).write_text(mutant.source, encoding="utf-8")
         pid = os.fork()
         if pid == 0:  # child: grade and report through the exit code
             code = 3
             try:
+                os.setsid()  # its own process group, so the watchdog can stop anything it started
                 devnull = os.open(os.devnull, os.O_WRONLY)
                 os.dup2(devnull, 1)
                 os.dup2(devnull, 2)
-                signal.alarm(int(MUTANT_TIMEOUT_S))
                 from labkit.checks import run_checks
 
                 report = run_checks(mutant.exercise, Path(tmp))
                 code = 0 if all(r.status == "pass" for r in report.results) else 1
             finally:
                 os._exit(code)
-        _, status = os.waitpid(pid, 0)
+        deadline = time.monotonic() + MUTANT_TIMEOUT_S
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+                _, status = os.waitpid(pid, 0)
+                return True  # a timeout counts as killed
+            time.sleep(0.02)
     return not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0)
 
 
@@ -150,8 +180,14 @@ def mutation_score(exercise: str, show: bool, jobs: int) -> dict[str, object]:
     path = ROOT / "solutions" / f"{ex.file}.py"
     all_mutants = mutants_of(exercise, path)
     known = equivalents()
-    graded = [m for m in all_mutants if (exercise, m.operator, m.line) not in known]
-    listed = [m for m in all_mutants if (exercise, m.operator, m.line) in known]
+    graded = [m for m in all_mutants if listed_as(m, known) is None]
+    listed = [m for m in all_mutants if listed_as(m, known) is not None]
+    broad = {id(e) for m in listed for e in [listed_as(m, known)]}
+    for e in known:
+        hits = [m for m in listed if listed_as(m, known) is e]
+        if len(hits) > 1 and "mutated" not in e and id(e) in broad:
+            print(f"  warning: the equivalence entry for {exercise} line {e['line']} {e['operator']} excuses "
+                  f"{len(hits)} mutants; add mutated = \"<the mutated line>\" to name the one that is equivalent")
     survivors: list[Mutant] = []
     running: dict[int, Mutant] = {}
     queue = list(graded)
@@ -176,7 +212,7 @@ def mutation_score(exercise: str, show: bool, jobs: int) -> dict[str, object]:
         for m in sorted(survivors, key=lambda m: m.line):
             print(f"  survived {exercise} line {m.line} {m.operator}: {m.diff.replace(chr(10), ' | ')[:200]}")
         for m in listed:
-            print(f"  equivalent {exercise} line {m.line} {m.operator}: {known[(exercise, m.operator, m.line)]}")
+            print(f"  equivalent {exercise} line {m.line} {m.operator}: {listed_as(m, known)['why']}")  # type: ignore[index]
     return {"mutants": total, "killed": total - len(survivors), "survived": len(survivors),
             "equivalent_listed": len(listed), "score": round(score, 3)}
 

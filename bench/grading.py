@@ -1,9 +1,11 @@
-"""Class grading speed: `labkit grade --jobs 2` on copies of solutions/ vs `nbgrader autograde`.
+"""Class grading speed: `labkit grade --jobs 2` (bubblewrap sandbox on) on copies of solutions/ vs `nbgrader autograde`.
 
 labkit, grader cost: 10 and 100 copies of solutions/ graded on ex01 only, whose checks take
 milliseconds, like nbgrader's trivial notebook (fresh out dir each run, best of 2): the marginal
-cost per submission, (t100 - t10) / 90, and wall / 100. Then the whole course: 10 copies graded on
-every exercise whose reference passes (wall / 10; there the checks' own time dominates).
+cost per submission, (t100 - t10) / 90, and wall / 100. Then the whole course: a class of 30 copies
+graded on every exercise whose reference passes, wall / 30 (the budget: 2.0 s per learner; start-up,
+the reference run in the sandbox and the checks' own time included). ``--course [exNN ...]`` runs
+only that figure (optionally on the exercises named).
 nbgrader: a three-cell notebook (markdown, solution, autograder test) in a throwaway venv
 (/tmp/labkit-bench-nbgrader, reused; nbgrader is not a project dependency), autograded for 1 and
 5 submissions: marginal (t5 - t1) / 4. Prints readable lines, then one JSON line last.
@@ -140,8 +142,28 @@ def time_nbgrader(n: int, env: dict[str, str], base: Path) -> float:
     return took
 
 
+CLASS = 30  # learners in the course-wide figure
+
+
+def course_figure(base: Path, course: list[str], slow: dict[str, float]) -> dict[str, object]:
+    """The whole course for a class of CLASS learners: wall seconds per learner."""
+    every = sorted(course + list(slow))
+    t_course = time_labkit(CLASS, every, base / "course")
+    print(f"labkit grade --jobs 2, sandboxed, the whole course ({', '.join(every)}): {CLASS} learners in {t_course:.1f} s = "
+          f"{t_course / CLASS:.2f} s per learner (budget 2.0)" + (f"; slowest checks in-process: {slow} s" if slow else ""))
+    return {"course_exercises": every, "course_learners": CLASS, "labkit_course_s": round(t_course, 2),
+            "labkit_course_wall_per_learner": round(t_course / CLASS, 3), "slow_exercises_check_s": slow}
+
+
 def main() -> None:
     course, slow = gradable()
+    if "--course" in sys.argv[1:]:
+        only = [a for a in sys.argv[sys.argv.index("--course") + 1:] if not a.startswith("-")]
+        if only:  # e.g. --course ex01 ex02: the class graded on these exercises only
+            course, slow = [e for e in course if e in only], {e: t for e, t in slow.items() if e in only}
+        with tempfile.TemporaryDirectory(prefix="labkit-bench-grading-") as tmp:
+            print(json.dumps(course_figure(Path(tmp), course, slow)))
+        return
     result: dict[str, object] = {"trivial_exercise": TRIVIAL}
     with tempfile.TemporaryDirectory(prefix="labkit-bench-grading-") as tmp:
         base = Path(tmp)
@@ -154,13 +176,7 @@ def main() -> None:
         print(f"  marginal {marginal:.3f} s per submission; wall/100 = {t100 / 100:.3f} s")
         result |= {"labkit_1_s": round(t1, 3), "labkit_10_s": round(t10, 3), "labkit_100_s": round(t100, 3),
                    "labkit_s_per_submission": round(marginal, 4), "labkit_wall_per_submission": round(t100 / 100, 4)}
-        every = sorted(course + list(slow))
-        t_course = time_labkit(10, every, base / "course")
-        print(f"labkit grade --jobs 2, the whole course ({', '.join(every)}): 10 copies {t_course:.2f} s = "
-              f"{t_course / 10:.2f} s per submission (the checks' own time dominates"
-              + (f"; slowest in-process: {slow} s" if slow else "") + ")")
-        result |= {"course_exercises": every, "labkit_course_wall_per_submission": round(t_course / 10, 3),
-                   "slow_exercises_check_s": slow}
+        result |= course_figure(base, course, slow)
         env = nbgrader_env()
         nb_marginal = nb1 = None
         if isinstance(env, str):

@@ -9,8 +9,9 @@ Five parts, one per problem:
 4. "Inconsistent outputs": Structured Outputs and a low temperature.
 5. "401 Unauthorized": diagnose a key without ever printing it.
 
-The lesson's data (the cascade's models, the support playbook, the classifier's prompt and its
-`Ticket` schema) is in labkit/course/ex04.py and labkit/course/ex03.py.
+The lesson's data and contracts (the cascade's models and when to fall back, the prompt-caching
+rules, the support playbook, the classifier's prompt and its `Ticket` schema) are in
+labkit/course/ex04.py and labkit/course/ex03.py.
 """
 
 import json
@@ -24,14 +25,25 @@ import openai
 
 from labkit.costs import cost
 from labkit.course.ex03 import SUPPORT_PLAYBOOK
-from labkit.course.ex04 import CLASSIFY_MODEL, CLASSIFY_SYSTEM, FALLBACK_MODELS, Ticket, stamp
+from labkit.course.ex04 import (
+    CLASSIFY_EFFORT,
+    CLASSIFY_MODEL,
+    CLASSIFY_SYSTEM,
+    FALLBACK_MODELS,
+    Ticket,
+    faq_messages_v1,  # noqa: F401  (the FAQ prompt as deployed, the timestamp first: compare yours with it)
+    stamp,
+)
 
 # --------------------------------------------------------------------------- 1. rate limits
 
 
 def parse_reset(text: str) -> float:
-    """Seconds in an `x-ratelimit-reset-*` value such as "20ms", "1.5s", "6m0s" or "1h2m3s"."""
-    # TODO: add up each number times its unit (h = 3600, m = 60, s = 1, ms = 0.001); re.findall helps.
+    """Seconds in an `x-ratelimit-reset-*` value such as "20ms", "1.5s", "6m0s" or "1h2m3s".
+
+    Raise ValueError for anything else ("", "soon", "5 minutes"): a wrong pause is worse than none."""
+    # TODO: add up each number times its unit (h = 3600, m = 60, s = 1, ms = 0.001); re.findall helps,
+    # but check that the parts you found make up the whole text.
     raise NotImplementedError("parse a reset duration")
 
 
@@ -57,8 +69,10 @@ def complete_with_fallback(client: openai.OpenAI, messages: list[dict[str, Any]]
     """`(text, model)` from the first model in `models` (the lesson's cascade) that answers.
 
     Try each model once, in order. Fall back only on transient errors (openai.APIConnectionError,
-    which includes timeouts, and statuses 408, 409, 429, >= 500). Re-raise anything else at once,
-    and re-raise the last error if every model failed.
+    which includes timeouts, and statuses 408, 409, 429, >= 500), where another model could succeed.
+    Re-raise anything else at once (400, 401, 403, 404 such as a retired model, 422, and a 429 whose
+    code is "insufficient_quota": no credit fails on every model), and re-raise the last error if
+    every model failed. The contract is `FALLBACK` in labkit/course/ex04.py.
     """
     # TODO: loop over models; client.chat.completions.create(model=model, messages=messages, **params).
     raise NotImplementedError("write the fallback cascade")
@@ -68,7 +82,7 @@ def complete_with_fallback(client: openai.OpenAI, messages: list[dict[str, Any]]
 
 
 def load_usage_log(path: str | Path) -> list[dict[str, Any]]:
-    """One dict per line of a JSONL usage log (fields: ts, request_id, feature, model, prompt_prefix, usage)."""
+    """One dict per line of a JSONL usage log (fields: ts, request_id, feature, model, effort, prompt_prefix, usage)."""
     return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
@@ -91,17 +105,10 @@ def top_requests(rows: Sequence[Mapping[str, Any]], n: int = 5) -> list[dict[str
     raise NotImplementedError("find the dearest requests")
 
 
-def faq_messages_v1(question: str, now: datetime) -> list[dict[str, str]]:
-    """The FAQ bot as deployed (see the usage log's prompt_prefix): the timestamp comes first,
-    written by stamp(now)."""
-    return [
-        {"role": "system", "content": f"Current time: {stamp(now)}.\n{SUPPORT_PLAYBOOK}"},
-        {"role": "user", "content": question},
-    ]
-
-
 def faq_messages(question: str, now: datetime) -> list[dict[str, str]]:
-    """The same information, ordered so that every request shares a cacheable prefix."""
+    """The same information as faq_messages_v1 (the playbook, the time written by stamp(now), the
+    question), ordered so that every request shares a prefix of at least 1,024 tokens, which the
+    prompt cache can serve (labkit.course.ex04.shared_prefix_tokens measures it)."""
     # TODO: keep the playbook, the time (use stamp(now)) and the question; change the order.
     raise NotImplementedError("make the FAQ prompt cache-friendly")
 
@@ -112,9 +119,12 @@ def faq_messages(question: str, now: datetime) -> list[dict[str, str]]:
 def classify_email(client: openai.OpenAI, email: str) -> Ticket:
     """One email -> a validated Ticket (the schema in labkit/course/ex04.py), the same way every time.
 
-    Send CLASSIFY_MODEL a system message (CLASSIFY_SYSTEM) and the email as the user message.
+    Send CLASSIFY_MODEL a system message (CLASSIFY_SYSTEM) and the email as the user message, with
+    Structured Outputs and a low temperature (0 to 0.3). Today's models take a temperature only at
+    reasoning effort "none" (CLASSIFY_EFFORT); at any other effort the API answers 400.
     """
-    # TODO: client.chat.completions.parse(..., response_format=Ticket, temperature=...); return .parsed.
+    # TODO: client.chat.completions.parse(..., response_format=Ticket, reasoning_effort=..., temperature=...);
+    # return .parsed. (Or client.responses.parse(..., text_format=Ticket, reasoning={"effort": ...}).)
     raise NotImplementedError("classify with structured outputs")
 
 
@@ -130,9 +140,9 @@ def diagnose_key(key: str | None) -> list[str]:
 
 
 def describe_key(key: str | None) -> str:
-    """One line that is safe to print or log: the problem codes, the length, whether it starts with
-    "sk-", and never any other character of the key."""
+    """One line that is safe to print or log: the problem codes (from diagnose_key) and the key's
+    length, and never any character of the key."""
     # TODO: build it from diagnose_key(key); do not slice the key.
     raise NotImplementedError("describe the key safely")
 
-# labkit starter 2869a9a4ab18 (made from solutions/ex04_troubleshooting.py by `labkit exercises build`)
+# labkit starter f4c5f48041d6 (made from solutions/ex04_troubleshooting.py by `labkit exercises build`)

@@ -2,7 +2,9 @@
 
 Build `EnterpriseGPTClient`: a response cache, per-user rate limits, a monthly budget with the
 lesson's three policies, cost attribution and a model cascade. The checks run it against a real
-redis-server with many threads and two processes at once, so every counter must be atomic.
+redis-server with many threads and two processes at once, so every counter must be atomic; they
+script the API's failures (every status of the contract in labkit/course/ex06.py) and compare
+what your client does with what the reference does: requests sent, errors raised, money counted.
 
 Edit the TODOs, then run `labkit check ex06` (or the last cell of notebooks/06_enterprise_client.ipynb).
 Names given here (constants, Answer, the exceptions, the constructor's parameters) are what the
@@ -25,14 +27,25 @@ from openai import OpenAI
 
 from labkit.costs import cost, estimate
 # The models by role: PREMIUM (the default), CHEAP (the budget fallback) and the CASCADE tried in
-# order when a model is unavailable; and complete()'s default temperature and output limit.
-from labkit.course.ex06 import CASCADE, CHEAP, MAX_COMPLETION_TOKENS, PREMIUM, TEMPERATURE
+# order when a model is unavailable; complete()'s default effort and output limit; and the
+# contract: which errors another model may answer, when not to cache, the constructor's defaults.
+from labkit.course.ex06 import (
+    CACHE_TTL,
+    CASCADE,
+    CHEAP,
+    EFFORT,
+    MAX_COMPLETION_TOKENS,
+    MONTHLY_BUDGET_USD,
+    NO_CACHE_ABOVE,
+    PREMIUM,
+    REQUESTS_PER_MINUTE,
+    RETRYABLE_STATUSES,
+    WINDOW_S,
+)
 from labkit.tokens import count_tokens
 
 log = logging.getLogger(__name__)
 
-#: Requests sampled hotter than this are meant to vary, so they are not cached.
-NO_CACHE_ABOVE = 0.7
 #: Money is kept in Redis as integer nano-dollars, so sums are exact.
 NANO = 1_000_000_000
 
@@ -65,8 +78,8 @@ class BudgetExceeded(Exception):
 
 
 def is_retryable(err: Exception) -> bool:
-    """True for errors worth trying another model on: 429, 5xx, 408/409, timeouts, connection errors."""
-    # TODO: never True for 400/401/403/404/422: those fail the same way on every model.
+    """True for errors another model may answer: a status in RETRYABLE_STATUSES, a timeout, a lost connection."""
+    # TODO: never True for 400/401/403/404/422 (FINAL_STATUSES): those fail the same way on every model.
     raise NotImplementedError("decide which errors are retryable")
 
 
@@ -78,11 +91,11 @@ class EnterpriseGPTClient:
         client: OpenAI,
         redis_client: redis.Redis,
         *,
-        monthly_budget_usd: float = 1000.0,
+        monthly_budget_usd: float = MONTHLY_BUDGET_USD,
         on_budget: BudgetPolicy = "fallback",
-        requests_per_minute: int = 20,
-        window_s: int = 60,
-        cache_ttl: int = 3600,
+        requests_per_minute: int = REQUESTS_PER_MINUTE,
+        window_s: int = WINDOW_S,
+        cache_ttl: int = CACHE_TTL,
         prefix: str = "ent:",
         clock: Callable[[], float] = time.time,
         alert: Callable[[str], None] | None = None,
@@ -122,7 +135,8 @@ class EnterpriseGPTClient:
     def check_rate_limit(self, user_id: str) -> bool:
         """Count one request for this user in the current window; False once over requests_per_minute.
 
-        Must be atomic: 8 threads in 2 processes will call it at the same moment.
+        Must be atomic: 8 threads in 2 processes will call it at the same moment. Give the counter a
+        relative TTL (EXPIRE/PEXPIRE): Redis expires keys on its own clock, in real seconds.
         """
         # TODO: a fixed window keyed by user and self.clock() // self.window_s (or a sliding window).
         raise NotImplementedError("write the atomic rate limiter")
@@ -134,24 +148,31 @@ class EnterpriseGPTClient:
         user_id: str,
         feature: str = "chat",
         model: str = PREMIUM,
-        temperature: float = TEMPERATURE,
+        reasoning_effort: str = EFFORT,
         max_completion_tokens: int = MAX_COMPLETION_TOKENS,
         cache_ttl: int | None = None,
         **params: Any,
     ) -> Answer:
-        """Answer one chat request for a user and a feature.
+        """Answer one request for a user and a feature.
 
-        1. Cache: unless cache_ttl is 0 (None means self.cache_ttl) or temperature > NO_CACHE_ABOVE,
-           return a cached answer as Answer(..., cost_usd=0.0, cached=True): no API call.
+        The request is model, messages, reasoning_effort, max_completion_tokens and every other
+        keyword given (params: temperature, verbosity, safety_identifier...), all sent as given.
+        (Chat Completions or the Responses API: either is fine, with the same meaning.)
+
+        1. Cache: unless cache_ttl is 0 (None means self.cache_ttl) or the request has an explicit
+           temperature above NO_CACHE_ABOVE, return a cached answer as Answer(..., cost_usd=0.0,
+           cached=True): no API call, and it does not count against the rate limit, even for a
+           user who is over it.
         2. Rate limit: raise RateLimitExceeded(user_id, seconds_until_the_window_reopens).
         3. Budget: atomically reserve the request's maximum cost (self.max_cost over the models
            that may answer) so that spent + reserved never passes monthly_budget_usd. If it does not
            fit: "block" raises BudgetExceeded; "fallback" tries the reservation again for CHEAP and
            sends the request to CHEAP (BudgetExceeded if even that does not fit); "alert" sends it
            anyway and records one alert per month in self.alerts (and calls self._alert).
-        4. Call the API with model, messages, temperature, max_completion_tokens and params; on a
-           retryable error try the next model of CASCADE; anything else is raised (release the
-           reservation first).
+        4. Call the API; on a retryable error try the next model of CASCADE (from `model` on; a model
+           outside CASCADE has no fallback); raise any other error at once, and the last error when
+           every model failed. Whatever fails, release the reservation: a failed request costs
+           nothing and holds nothing back.
         5. Settle: replace the reservation by the real cost (labkit.costs.cost(usage, model)),
            attributed to user, feature and month in one atomic step; cache the answer with a TTL.
         """
@@ -173,4 +194,4 @@ class EnterpriseGPTClient:
         # TODO
         raise NotImplementedError("report spend per feature")
 
-# labkit starter dc8b045948ce (made from solutions/ex06_enterprise_client.py by `labkit exercises build`)
+# labkit starter e896facaf800 (made from solutions/ex06_enterprise_client.py by `labkit exercises build`)

@@ -36,7 +36,7 @@ def doctor(
         console.print("labkit doctor --live needs OPENAI_API_KEY (GET /v1/models is free); without it, run `labkit doctor`.",
                       style="red", markup=False)
         raise typer.Exit(2)
-    findings = doc.run(live=live)
+    findings = _or_exit(lambda: doc.run(live=live))
     for f in findings:
         mark = "[green]ok[/]  " if f.ok else "[red]FAIL[/]"
         console.print(f"{mark} {f.name}: {f.detail}")
@@ -130,32 +130,74 @@ def notebooks_check() -> None:
 
 @app.command()
 def record(names: Annotated[Optional[list[str]], typer.Argument(help="Notebooks to re-record, e.g. 01 (default: all)")] = None) -> None:
-    """Re-record cassettes from the real API by running the notebooks in record mode (billed; needs a key)."""
-    import os
+    """Re-record cassettes from the real API by running the notebooks in record mode (billed; needs a key).
 
-    from .modes import ModeError, current_mode
+    Each notebook records into a staging folder; its cassettes replace the committed ones only if
+    the whole notebook ran, so a failed run never leaves a partial cassette behind.
+    """
+    import shutil
+    import tempfile
+
+    from .modes import current_mode
     from .notebooks import execute_in_place, sources
+    from .paths import cassette_dir
+    from .replay import STAGING_ENV, commit_recordings
 
     os.environ["LABKIT_MODE"] = "record"
-    try:
-        current_mode()
-    except ModeError as err:
-        console.print(f"[red]{err}[/]")
-        raise typer.Exit(2) from None
+    _or_exit(current_mode)
     for src in sources(names):
         console.print(f"recording {src.stem} (live, billed)…")
-        execute_in_place(src)
+        staging = Path(tempfile.mkdtemp(prefix="labkit-record-"))
+        os.environ[STAGING_ENV] = str(staging)
+        try:
+            execute_in_place(src)
+        except Exception as err:  # noqa: BLE001 - any failure leaves the committed cassettes as they were
+            first = (str(err).strip().splitlines() or [""])[0][:200]
+            console.print(f"recording {src.stem} failed ({type(err).__name__}: {first}); its cassettes are unchanged",
+                          style="red", markup=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        finally:
+            os.environ.pop(STAGING_ENV, None)
+        for p in commit_recordings(staging, cassette_dir()):
+            console.print(f"  wrote {p}")
+        shutil.rmtree(staging, ignore_errors=True)
     console.print("done: review `git diff cassettes/`, run `labkit cassettes verify`, then `make notebooks`")
 
 
 @app.command()
 def lint(request_json: Annotated[str, typer.Argument(help="A request body as JSON, or @file.json")]) -> None:
     """Lint a request body before sending it."""
-    from .lint import format_findings, lint_request
+    from .lint import MAX_INPUT_BYTES, format_findings, lint_request
 
-    text = Path(request_json[1:]).read_text() if request_json.startswith("@") else request_json
-    findings = lint_request(**json.loads(text))
-    console.print(format_findings(findings) or "no findings")
+    def fail(message: str) -> typer.Exit:
+        console.print(message, style="red", markup=False, soft_wrap=True)
+        return typer.Exit(2)
+
+    if request_json.startswith("@"):
+        path = Path(request_json[1:])
+        try:
+            if path.stat().st_size > MAX_INPUT_BYTES:
+                raise fail(f"{path} is larger than {MAX_INPUT_BYTES // 2**20} MB: lint one request body at a time.")
+            text = path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise fail(f"cannot read {path} ({err.strerror or err}): give @path/to/request.json, or the JSON itself.") from None
+        except UnicodeDecodeError:
+            raise fail(f"{path} is not UTF-8 text: save the request body as UTF-8 JSON.") from None
+    else:
+        text = request_json
+    if len(text) > MAX_INPUT_BYTES:
+        raise fail(f"the request body is larger than {MAX_INPUT_BYTES // 2**20} MB: lint one request body at a time.")
+    try:
+        params = json.loads(text)
+    except (ValueError, RecursionError) as err:
+        raise fail(f"the request body is not valid JSON ({str(err)[:120]}): give an object such as "
+                   '\'{"model": "...", "messages": [...]}\' or @file.json.') from None
+    if not isinstance(params, dict):
+        raise fail(f"the request body is a JSON {type(params).__name__}, not an object: give the keyword arguments "
+                   'of the call as one object, e.g. \'{"model": "...", "messages": [...]}\'.')
+    params.pop("today", None)  # not an API parameter; lint_request reserves the name
+    findings = _or_exit(lambda: lint_request(**params))
+    console.print(format_findings(findings) or "no findings", markup=False, soft_wrap=True)
     raise typer.Exit(1 if any(f.severity == "error" for f in findings) else 0)
 
 
@@ -287,17 +329,14 @@ def grade(
     memory: Annotated[int, typer.Option("--memory", help="Memory limit per submission, MB")] = 1024,
     exercise: Annotated[Optional[list[str]], typer.Option("--exercise", help="Grade only these exercises (repeatable)")] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar")] = False,
+    no_sandbox: Annotated[bool, typer.Option("--no-sandbox", help="Grade without the bubblewrap sandbox (in-process guards "
+                                             "only; for machines without Linux namespaces; not safe against hostile code)")] = False,
 ) -> None:
-    """Grade a class: each submission sandboxed in its own process; writes gradebook.csv/json and feedback."""
-    from .grading import GradingError
+    """Grade a class: each submission in its own bubblewrap sandbox; writes gradebook.csv/json and feedback."""
     from .grading import grade as run_grade
 
-    try:
-        summary = run_grade(submissions, out, jobs=jobs, timeout=timeout, memory_mb=memory,
-                            exercises=exercise, progress=not no_progress)
-    except GradingError as err:
-        console.print(str(err), style="red", markup=False)
-        raise typer.Exit(2) from None
+    summary = _or_exit(lambda: run_grade(submissions, out, jobs=jobs, timeout=timeout, memory_mb=memory,
+                                         exercises=exercise, progress=not no_progress, sandbox=not no_sandbox))
     typer.echo(summary)
 
 
@@ -306,7 +345,7 @@ def _or_exit(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except LabkitError as err:
-        console.print(str(err), style="red", markup=False)
+        console.print(str(err), style="red", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 

@@ -5,7 +5,9 @@ A scenario is a list of steps, written as text or built in code::
     faults.client("429 retry-after-ms=20, 500, 500, ok", cassette="ex03", clock=clock)
 
 Steps: ``ok`` (answer from the cassette), a status code with optional headers
-(``429 retry-after=2``, ``503 x-should-retry=false``), ``timeout``, ``reset``. When the
+(``429 retry-after=2``, ``503 x-should-retry=false``) and error code (``429
+code=insufficient_quota``: ``code=`` sets the error body's code, not a header), ``timeout``,
+``reset``. When the
 steps run out, every further request is ``ok``. Latency comes from a :class:`Latency`
 model; with a clock it advances the clock instead of sleeping, so graded runs take
 milliseconds. The transport records every attempt and the peak number of requests in
@@ -44,6 +46,9 @@ ERROR_TYPES = {
     503: ("server_error", "overloaded"),
 }
 
+#: The error type the API reports with a code that has a type of its own.
+CODE_TYPES = {"insufficient_quota": "insufficient_quota"}
+
 
 class ClockLike(Protocol):
     def time(self) -> float: ...
@@ -58,6 +63,7 @@ class Step:
     status: int = 200
     headers: tuple[tuple[str, str], ...] = ()
     message: str = ""
+    code: str | None = None  # the error body's code (and type, for insufficient_quota); None: the status's usual one
 
     @classmethod
     def parse(cls, text: str) -> Step:
@@ -69,8 +75,9 @@ class Step:
             return cls(head)
         if not head.isdigit():
             raise ValueError(f"unknown fault step {text!r}: use ok, timeout, reset or an HTTP status like '429 retry-after=1'")
-        headers = tuple((name, value) for name, _, value in (w.partition("=") for w in words[1:] if "=" in w))
-        return cls("status", int(head), headers)
+        pairs = [(name, value) for name, _, value in (w.partition("=") for w in words[1:] if "=" in w)]
+        code = next((value for name, value in pairs if name.lower() == "code"), None)
+        return cls("status", int(head), tuple(p for p in pairs if p[0].lower() != "code"), code=code)
 
 
 def parse_scenario(scenario: str | Sequence[str | Step]) -> list[Step]:
@@ -161,6 +168,8 @@ class FaultTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
             raise httpx2.ConnectError("scripted connection reset by peer (labkit.faults)", request=request)
         if step.kind == "status":
             kind, code = ERROR_TYPES.get(step.status, ("server_error" if step.status >= 500 else "invalid_request_error", None))
+            if step.code is not None:
+                kind, code = CODE_TYPES.get(step.code, kind), step.code
             msg = step.message or f"Scripted {step.status} from labkit.faults"
             body = json.dumps({"error": {"message": msg, "type": kind, "param": None, "code": code}}).encode()
             headers = [("content-type", "application/json"), ("x-request-id", f"req_fault_{len(self.attempts)}"), *step.headers]

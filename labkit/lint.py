@@ -45,7 +45,14 @@ from typing import Any, Literal
 
 from labkit.catalog import ModelInfo, UnknownModelError, default_catalog
 
-__all__ = ["Finding", "Severity", "format_findings", "lint_request", "sdk_model_ids"]
+__all__ = ["MAX_INPUT_BYTES", "Finding", "Severity", "format_findings", "lint_request", "sdk_model_ids"]
+
+#: The largest request body ``labkit lint`` reads (the API itself refuses far smaller ones).
+MAX_INPUT_BYTES = 64 * 2**20
+#: Prompts longer than this (in characters) are counted in chunks, stopping once past the context window.
+EXACT_CHARS = 1_000_000
+CHUNK_CHARS = 1_000_000
+MAX_MODEL_ID = 200
 
 Severity = Literal["error", "warning", "info"]
 _ORDER: dict[str, int] = {"error": 0, "warning": 1, "info": 2}
@@ -93,14 +100,41 @@ def _output_limit(params: Mapping[str, Any]) -> tuple[str, int] | None:
     return None
 
 
-def _prompt_tokens(params: Mapping[str, Any], model: str) -> int | None:
-    from labkit.tokens import TokenizerDataError, count_tokens
+def _strings(value: Any) -> Iterable[str]:
+    """Every string inside a JSON-like value."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+
+
+def _prompt_tokens(params: Mapping[str, Any], model: str, stop_at: int | None = None) -> int | None:
+    """The prompt's tokens; for a huge prompt, counted in chunks and only until past ``stop_at`` (bounded work)."""
+    from labkit.tokens import TokenizerDataError, count_tokens, encoding_for
 
     prompt = params.get("messages")
     if prompt is None:
         prompt = params.get("input")
     if prompt is None:
         return None
+    size = sum(len(t) for t in _strings([prompt, params.get("instructions")]))
+    if size > EXACT_CHARS:
+        try:
+            enc = encoding_for(model)
+        except (TokenizerDataError, ValueError, KeyError):
+            return None
+        total = 0
+        for text in _strings([prompt, params.get("instructions")]):
+            for start in range(0, len(text), CHUNK_CHARS):
+                total += len(enc.encode(text[start:start + CHUNK_CHARS], disallowed_special=()))
+                if stop_at is not None and total > stop_at:
+                    return total
+        return total
     try:
         total = count_tokens(prompt, model)
         instructions = params.get("instructions")
@@ -109,6 +143,20 @@ def _prompt_tokens(params: Mapping[str, Any], model: str) -> int | None:
     except (TokenizerDataError, TypeError, ValueError):
         return None
     return total
+
+
+def _may_be_long(params: Mapping[str, Any], info: ModelInfo, limit: int) -> bool:
+    """Whether the prompt could reach the context window or the long-context threshold.
+
+    Every token is at least one byte, so the prompt's JSON size bounds its token count: short
+    prompts (nearly all) skip the tokenizer, whose first load takes a noticeable fraction of a second.
+    """
+    if info.context_window is None and not info.long_context_above:
+        return False
+    parts = [params.get(name) for name in ("messages", "input", "instructions")]
+    bound = 64 + sum(len(json.dumps(p, ensure_ascii=False, default=str).encode()) for p in parts if p is not None)
+    over_window = info.context_window is not None and bound + limit > info.context_window
+    return over_window or bool(info.long_context_above and bound > info.long_context_above)
 
 
 def _lifecycle(info: ModelInfo, model: str, today: datetime.date) -> list[Finding]:
@@ -202,8 +250,8 @@ def _model_findings(info: ModelInfo, model: str, params: Mapping[str, Any], toda
         add(Finding("max-output-exceeded", "error",
                     f"{limit[0]}={limit[1]:,} is above {model}'s maximum output of {info.max_output:,} "
                     f"tokens (the API answers 400); lower it to at most {info.max_output:,}."))
-    if info.context_window is not None or info.long_context_above:
-        prompt = _prompt_tokens(params, model)
+    if _may_be_long(params, info, limit[1] if limit else 0):
+        prompt = _prompt_tokens(params, model, info.context_window)
         if prompt is not None and info.context_window is not None:
             wanted = prompt + (limit[1] if limit else 0)
             if wanted > info.context_window:
@@ -248,7 +296,10 @@ def lint_request(*, today: datetime.date | None = None, **params: Any) -> list[F
     day = today or clock_today()
     found = _shape_findings(params)
     model = params.get("model")
-    if not model or not isinstance(model, str):
+    if isinstance(model, str) and len(model) > MAX_MODEL_ID:
+        found.append(Finding("unknown-model", "warning", f"Unknown model {model[:40]!r}… ({len(model):,} characters): "
+                             "a model id is a short name such as 'gpt-5-mini'."))
+    elif not model or not isinstance(model, str):
         from labkit.course.models import FAST
 
         found.append(Finding("missing-model", "error",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import httpx2
 import openai
 
+from .errors import ConfigError
 from .errors import ModeError as ModeError  # re-exported: ``from labkit.modes import ModeError`` is public
 from .replay import RecordTransport, ReplayTransport, iter_cassettes
 
@@ -25,10 +27,14 @@ REPLAY_KEY = "replay-mode-no-key"
 
 
 def load_dotenv() -> list[str]:
-    """Read ``KEY=VALUE`` lines from ``<course root>/.env`` into the environment.
+    """Read ``NAME=value`` lines from ``<course root>/.env`` into the environment (python-dotenv's syntax:
+    quotes, ``export``, and an inline `` # comment`` after an unquoted value).
 
     Never overrides a variable that is already set; skipped when ``LABKIT_NO_DOTENV`` is set
-    (the grader sets it, so learners' code never sees the instructor's key). Returns the names set.
+    (the grader, ``make test`` and ``labkit notebooks build`` set it, so an instructor's key never
+    reaches learner code and never switches a build to live mode). Returns the names set. A file
+    that cannot be read (not UTF-8, a line that is not ``NAME=value``) raises
+    :class:`~labkit.errors.ConfigError` with the line to fix.
     """
     if os.environ.get("LABKIT_NO_DOTENV"):
         return []
@@ -36,20 +42,41 @@ def load_dotenv() -> list[str]:
 
     path = course_root() / ".env"
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        raw = path.read_bytes()
     except OSError:
         return []
+    values = parse_dotenv(raw, str(path))
     loaded = []
-    for line in lines:
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        name, value = line.removeprefix("export ").split("=", 1)
-        name, value = name.strip(), value.strip().strip("'\"")
-        if name and name not in os.environ:
+    for name, value in values.items():
+        if name not in os.environ:
             os.environ[name] = value
             loaded.append(name)
     return loaded
+
+
+def parse_dotenv(raw: bytes, where: str = ".env") -> dict[str, str]:
+    """The ``NAME=value`` pairs of a ``.env`` file's bytes; a ConfigError naming the line to fix."""
+    import io
+
+    from dotenv.parser import parse_stream
+
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(raw) > 1 and b"\x00" in raw[:200]):
+        raise ConfigError(f"{where} is saved as UTF-16: save it as UTF-8 (plain text), with lines like OPENAI_API_KEY=sk-...")
+    try:
+        text = raw.decode("utf-8-sig")  # a UTF-8 byte-order mark is fine
+    except UnicodeDecodeError as err:
+        line = raw[:err.start].count(b"\n") + 1
+        raise ConfigError(f"{where} line {line} is not UTF-8 (byte {raw[err.start]:#04x}): save the file as UTF-8.") from None
+    values: dict[str, str] = {}
+    for binding in parse_stream(io.StringIO(text)):
+        line = binding.original.line
+        if binding.error or (binding.key is not None and binding.value is None):
+            shown = re.split(r"[\s=:]", binding.original.string.strip(), maxsplit=1)[0][:40]  # never the value
+            raise ConfigError(f"{where} line {line} is not NAME=value (it starts {shown!r}): write it as NAME=value, "
+                              "or start it with # to make it a comment.")
+        if binding.key is not None and binding.value is not None:
+            values[binding.key] = binding.value
+    return values
 
 
 def current_mode(mode: str | None = None) -> Mode:

@@ -67,10 +67,12 @@ def _pristine_env() -> Iterator[None]:
     from . import starters
     from .clock import TODAY_ENV, course_date
 
-    saved = {k: os.environ.get(k) for k in ("OPENAI_API_KEY", "LABKIT_MODE", "LABKIT_EXERCISES", "LABKIT_STATE", TODAY_ENV)}
+    saved = {k: os.environ.get(k) for k in ("OPENAI_API_KEY", "LABKIT_MODE", "LABKIT_EXERCISES", "LABKIT_STATE", TODAY_ENV,
+                                            "LABKIT_NO_DOTENV")}
     with tempfile.TemporaryDirectory(prefix="labkit-nb-") as tmp:
         os.environ.pop("OPENAI_API_KEY", None)
         os.environ.pop("LABKIT_MODE", None)
+        os.environ["LABKIT_NO_DOTENV"] = "1"  # a key in the course's .env must not switch the build to live
         starters.build(into=Path(tmp) / "exercises")
         os.environ["LABKIT_EXERCISES"] = str(Path(tmp) / "exercises")
         os.environ["LABKIT_STATE"] = str(Path(tmp) / "state")

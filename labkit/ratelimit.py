@@ -19,12 +19,14 @@ import json
 import selectors
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
+from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
 
 import httpx2
 import openai
+from openai._base_client import get_platform
 
 from .faults import FaultTransport, Latency, Step, parse_scenario
 from .modes import attach_transport
@@ -42,10 +44,12 @@ __all__ = [
     "lab_client",
     "run_virtual",
     "theoretical_rps",
+    "user_text",
     "window_peak",
 ]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 # --------------------------------------------------------------------------- limiting
@@ -165,7 +169,7 @@ class _Selector(selectors.BaseSelector):
         self._loop = loop
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        if timeout is None:  # no timers: only real I/O (another thread) can wake us
+        if timeout is None or (timeout > 0 and self._loop.threads_busy):  # only real I/O (a thread finishing) can wake us
             return self._real.select(None)
         ready = self._real.select(0)
         if not ready and timeout > 0:
@@ -209,9 +213,22 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         super().__init__()
         self._virtual_now = start
         self._selector = _Selector(self._selector, self)
+        #: executor jobs (``asyncio.to_thread``, ``run_in_executor``) still running: while there are
+        #: any, the clock waits for them instead of jumping to the next timer (work in a thread takes
+        #: no virtual time, and its result is not overtaken by timers)
+        self.threads_busy = 0
 
     def time(self) -> float:
         return self._virtual_now
+
+    def run_in_executor(self, executor: Executor | None, func: Callable[[*Ts], T], *args: *Ts) -> asyncio.Future[T]:
+        future = super().run_in_executor(executor, func, *args)
+        self.threads_busy += 1
+        future.add_done_callback(self._thread_done)
+        return future
+
+    def _thread_done(self, _future: asyncio.Future[Any]) -> None:
+        self.threads_busy -= 1
 
     def advance(self, seconds: float) -> None:
         self._virtual_now += max(0.0, seconds)
@@ -241,10 +258,12 @@ class Crash(BaseException):
 class LoopFaults(FaultTransport):
     """``labkit.faults`` timed on the event loop's clock, with faults scripted per item.
 
-    ``per_item`` maps an item key (by default the content of the request's last message) to the
-    steps that item's attempts meet, in order; other requests meet the shared ``steps``.
-    ``crash_after=N`` raises :class:`Crash` from every attempt after the N-th.
-    Latency waits with ``asyncio.sleep``, so on :class:`VirtualTimeLoop` it costs no real time.
+    ``per_item`` maps an item key (by default the text of the request's last user message, in
+    either API: see :func:`user_text`) to the steps that item's attempts meet, in order; other
+    requests meet the shared ``steps``. ``crash_after=N`` raises :class:`Crash` from every attempt
+    after the N-th, and calls ``on_crash()`` once first (to look at the disk at that moment, as a
+    kill would leave it). Latency waits with ``asyncio.sleep``, so on :class:`VirtualTimeLoop` it
+    costs no real time.
     """
 
     def __init__(
@@ -256,12 +275,17 @@ class LoopFaults(FaultTransport):
         per_item: Mapping[str, Sequence[str | Step]] | None = None,
         key: Callable[[dict[str, Any] | None], str | None] | None = None,
         crash_after: int | None = None,
+        on_crash: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(steps, then, latency=latency)
         self.shared_steps = list(self.steps)
         self.per_item = {k: parse_scenario(list(v)) for k, v in (per_item or {}).items()}
-        self.key = key or _last_message
+        self.key = key or user_text
         self.crash_after = crash_after
+        self.on_crash = on_crash
+        self.crashed = False
+        #: (sent, came back) of every request, on the loop's clock, in the order they came back
+        self.spans: list[tuple[float, float]] = []
         self._swap = threading.Lock()
 
     def _now(self) -> float:
@@ -286,17 +310,44 @@ class LoopFaults(FaultTransport):
                         self.steps = self.shared_steps
         return super()._begin(request, raw)
 
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        sent = self._now()
+        try:
+            return await super().handle_async_request(request)
+        finally:
+            self.spans.append((sent, self._now()))
+
     def _answer(self, step: Step, request: httpx2.Request) -> httpx2.Response:
         if self.crash_after is not None and len(self.attempts) > self.crash_after:
+            if not self.crashed:
+                self.crashed = True
+                if self.on_crash is not None:
+                    self.on_crash()
             raise Crash(f"simulated crash after {self.crash_after} requests")
         return super()._answer(step, request)
 
 
-def _last_message(body: dict[str, Any] | None) -> str | None:
+def user_text(body: dict[str, Any] | None) -> str | None:
+    """The text of a request's last user message: Chat Completions ``messages`` or Responses ``input``."""
     if not isinstance(body, dict):
         return None
-    messages = body.get("messages") or []
-    return messages[-1].get("content") if messages and isinstance(messages[-1], dict) else None
+    convo = body.get("messages", body.get("input"))
+    if isinstance(convo, str):
+        return convo
+    if not isinstance(convo, list):
+        return None
+    for item in reversed(convo):
+        if isinstance(item, dict) and item.get("role") == "user":
+            content = item.get("content")
+            if isinstance(content, list):
+                return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+            return content if isinstance(content, str) else None
+    return None
+
+
+@cache
+def _platform() -> Any:
+    return get_platform()
 
 
 def lab_client(
@@ -306,15 +357,24 @@ def lab_client(
     scenario: str | Sequence[str | Step] = (),
     per_item: Mapping[str, Sequence[str | Step]] | None = None,
     crash_after: int | None = None,
+    on_crash: Callable[[], None] | None = None,
     max_retries: int = 0,
+    simulate: bool = False,
 ) -> openai.AsyncOpenAI:
-    """An ``AsyncOpenAI`` answering from a cassette through :class:`LoopFaults` (``client._labkit_transport``)."""
+    """An ``AsyncOpenAI`` answering from a cassette through :class:`LoopFaults` (``client._labkit_transport``).
+
+    ``simulate=True``: a well-formed request on a recorded task that no recording matches exactly
+    gets the course simulator's honest answer (see :mod:`labkit.simulate`).
+    """
     names = [cassette] if isinstance(cassette, (str, Path)) else list(cassette)
-    transport = LoopFaults(parse_scenario(scenario), ReplayTransport(names), latency=latency,
-                           per_item=per_item, crash_after=crash_after)
+    transport = LoopFaults(parse_scenario(scenario), ReplayTransport(names, simulate=simulate), latency=latency,
+                           per_item=per_item, crash_after=crash_after, on_crash=on_crash)
     made = openai.AsyncOpenAI(
         api_key="lab-no-key", base_url="https://api.openai.com/v1", max_retries=max_retries,
         http_client=httpx2.AsyncClient(transport=transport),
     )
+    # The SDK detects the platform in a worker thread on a client's first request. A virtual clock
+    # cannot see a thread working, and would jump ahead meanwhile: detect it here, up front.
+    made._platform = _platform()
     attach_transport(made, transport)
     return made

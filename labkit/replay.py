@@ -22,19 +22,24 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import tempfile
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx2
 import openai
 
 from . import paths
 from .errors import CassetteError, LabkitError
+from .streams import PacedStream, Pacer, StreamLedger, paced_pieces
 
 Tier = Literal["exact", "simulated"]
 
@@ -92,6 +97,32 @@ def canonical_json(body: bytes | str | None) -> str:
         return json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     except ValueError:
         return text
+
+
+def multipart_form(body: bytes | str | None) -> dict[str, Any] | None:
+    """A ``multipart/form-data`` body (a file upload) as data, its random boundary gone: each field's
+    value, and each file as ``{"filename", "content"}``. None if the body is not multipart."""
+    raw = body.encode("utf-8") if isinstance(body, str) else (body or b"")
+    if not raw.startswith(b"--"):
+        return None
+    boundary = raw.split(b"\r\n", 1)[0]
+    if len(boundary) < 4 or b" " in boundary:
+        return None
+    form: dict[str, Any] = {}
+    for part in raw.split(boundary)[1:]:
+        if part.startswith(b"--") or b"\r\n\r\n" not in part:
+            continue
+        part = part.removeprefix(b"\r\n").removesuffix(b"\r\n")  # the lines around a delimiter belong to it
+        head, _, value = part.partition(b"\r\n\r\n")
+        disposition = next((line for line in head.decode("utf-8", "replace").split("\r\n")
+                            if line.lower().startswith("content-disposition")), "")
+        name = re.search(r'\bname="([^"]*)"', disposition)
+        filename = re.search(r'\bfilename="([^"]*)"', disposition)
+        if not name:
+            continue
+        text = value.decode("utf-8", "replace")
+        form[name.group(1)] = {"filename": filename.group(1), "content": text} if filename else text
+    return form or None
 
 
 def _text_parts(content: Any) -> Any:
@@ -165,8 +196,8 @@ def task_of(body: Any) -> str | None:
     if not isinstance(body, dict):
         return None
     convo = body.get("messages", body.get("input"))
-    if isinstance(convo, str):
-        return convo
+    if isinstance(convo, str):  # the Responses API's input="..." is one user message: the same task
+        return json.dumps(convo, ensure_ascii=False)
     if isinstance(convo, list):
         for item in reversed(_messages(convo)):
             if isinstance(item, dict) and item.get("role") == "user":
@@ -252,6 +283,8 @@ class Interaction:
     label: str = ""
     #: answers only its exact request, never a simulated one (made for a check's wrong answer)
     exact_only: bool = False
+    #: when each event of a streamed answer arrived, ms after the request (see labkit.streams)
+    offsets: tuple[int, ...] = ()
 
 
 @dataclass
@@ -325,7 +358,7 @@ def _parse(p: Path) -> Cassette:
         try:
             body = json.loads(canonical) if canonical else None
         except ValueError:
-            body = None
+            body = multipart_form(raw)
         extra = item.get("labkit") or {}
         inter = Interaction(
             index=i,
@@ -343,6 +376,7 @@ def _parse(p: Path) -> Cassette:
             provenance=extra.get("provenance", default_prov),
             label=extra.get("label", ""),
             exact_only=bool(extra.get("exact_only")) or str(extra.get("label", "")).startswith("deliberately bad"),
+            offsets=tuple(int(ms) for ms in extra.get("offsets_ms") or ()),
         )
         cassette.interactions.append(inter)
         cassette.exact.setdefault(inter.shape, []).append(i)
@@ -389,9 +423,13 @@ class ReplayTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
     identical requests recorded several times play back in recorded order (cycling). With
     ``simulate=True``, a well-formed request on a recorded task gets the recorded answer text
     with its own model, usage and ids (``tier="simulated"``); otherwise :class:`ReplayMiss`.
+
+    With a ``pace`` (a :class:`labkit.streams.Pacer`), answers arrive in time: a stream event by
+    event at its recorded offsets, any other answer after its ``openai-processing-ms``;
+    ``ledger`` counts the paced answers still being delivered.
     """
 
-    def __init__(self, cassettes: Iterable[str | Path], *, simulate: bool = False) -> None:
+    def __init__(self, cassettes: Iterable[str | Path], *, simulate: bool = False, pace: Pacer | None = None) -> None:
         self.paths = [resolve_cassette(c) for c in cassettes]
         self.cassettes = [load_cassette(p) for p in self.paths]
         self.simulate = simulate
@@ -400,6 +438,8 @@ class ReplayTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
         self.sent: list[Any] = []
         self._counters: dict[tuple[int, str], int] = defaultdict(int)
         self._lock = threading.Lock()
+        self.pace = pace
+        self.ledger = StreamLedger()
 
     # httpx2 entry points -------------------------------------------------------
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
@@ -416,7 +456,7 @@ class ReplayTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
         try:
             body = json.loads(canonical) if canonical else None
         except ValueError:
-            body = None
+            body = multipart_form(raw)
         with self._lock:
             self.sent.append(body)
         hit = self._find(method, path, body)
@@ -427,7 +467,7 @@ class ReplayTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
             return httpx2.Response(
                 inter.status,
                 headers=headers,
-                stream=httpx2.ByteStream(inter.content),
+                stream=self._body(inter.content, inter.offsets, inter.headers),
                 extensions={"reason_phrase": inter.reason.encode("ascii", "replace")} if inter.reason else {},
                 request=request,
             )
@@ -436,6 +476,17 @@ class ReplayTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
             if made is not None:
                 return made
         raise ReplayMiss(self._miss_message(method, path, canonical))
+
+    def _body(self, content: bytes, offsets: tuple[int, ...], headers: Iterable[tuple[str, str]]) -> httpx2.ByteStream | PacedStream:
+        """The answer's body: all at once, or (with a pace) in time."""
+        if self.pace is None:
+            return httpx2.ByteStream(content)
+        took = next((v for k, v in headers if k.lower() == "openai-processing-ms"), "0")
+        try:
+            processing = float(took)
+        except ValueError:
+            processing = 0.0
+        return PacedStream(paced_pieces(content, offsets, processing), self.pace, self.ledger)
 
     def _note(self, served: Served) -> None:
         with self._lock:
@@ -477,7 +528,7 @@ class ReplayTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
             note = f"answer text recorded as {cassette.name}.json #{source.index}; model, usage and ids computed for this request"
             self._note(Served(method, path, cassette.name, source.index, "simulated", "simulated", source.label, note))
             headers = {**headers, "x-labkit-provenance": "simulated", "x-labkit-match": "simulated"}
-            return httpx2.Response(status, headers=list(headers.items()), stream=httpx2.ByteStream(payload.encode()),
+            return httpx2.Response(status, headers=list(headers.items()), stream=self._body(payload.encode(), (), headers.items()),
                                    request=request)
         return None
 
@@ -487,7 +538,7 @@ class ReplayTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
         try:
             body = json.loads(canonical) if canonical else None
         except ValueError:
-            body = None
+            body = multipart_form(canonical)
         mine = answer_shape(body) if isinstance(body, dict) else {}
         task = task_of(body)
         best: tuple[tuple[int, int], Cassette, Interaction, int] | None = None
@@ -506,7 +557,7 @@ class ReplayTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
         try:
             body = json.loads(canonical) if canonical else None
         except ValueError:
-            body = None
+            body = multipart_form(canonical)
         names = ", ".join(c.name for c in self.cassettes) or "(none)"
         lines = [
             f"No recording answers {method} {path} in cassette(s) {names} (replay mode, no network).",
@@ -533,25 +584,57 @@ class ReplayTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
 # --------------------------------------------------------------------------- recording
 
 
-def scrub_text(text: str) -> str:
-    """Replace anything that looks like a key or bearer token."""
+def scrub_text(text: str, secrets: Iterable[str] = ()) -> str:
+    """Replace anything that looks like a key or bearer token, and every exact ``secrets`` value."""
+    for value in sorted({v for v in secrets if len(v) >= 6}, key=len, reverse=True):
+        text = text.replace(value, REDACTED)
     return SECRET_RE.sub(REDACTED, text)
 
 
-def scrub_request_headers(headers: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+def request_secrets(headers: Iterable[tuple[str, str]], uri: str = "") -> list[str]:
+    """The credentials a request carries, whatever they look like: every value of a secret header
+    (``Authorization: Bearer X`` gives ``X`` too), the URL's user and password, and the key in the environment."""
+    found = []
+    for k, v in headers:
+        if k.lower() in SECRET_HEADERS or "key" in k.lower() or "token" in k.lower():
+            found.append(v)
+            found += v.split()[1:]  # the credential after "Bearer " or "Basic "
+    parts = urlsplit(uri)
+    found += [x for x in (parts.username, parts.password) if x]
+    found += [v for k, v in parse_qsl(parts.query) if any(w in k.lower() for w in ("key", "token", "secret", "sig"))]
+    env_key = os.environ.get("OPENAI_API_KEY", "")
+    if env_key:
+        found.append(env_key)
+    return [v for v in found if v]
+
+
+def scrub_uri(uri: str) -> str:
+    """A URL without its user, password, or credential-looking query values."""
+    parts = urlsplit(uri)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    query = urlencode([(k, REDACTED if any(w in k.lower() for w in ("key", "token", "secret", "sig")) else v)
+                       for k, v in parse_qsl(parts.query, keep_blank_values=True)])
+    return urlunsplit((parts.scheme, host, parts.path, query, parts.fragment))
+
+
+def scrub_request_headers(headers: Iterable[tuple[str, str]], secrets: Iterable[str] = ()) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
+    known = list(secrets)
     for k, v in headers:
         if k.lower() in KEEP_REQUEST_HEADERS:
-            out.setdefault(k.lower(), []).append(scrub_text(v))
+            out.setdefault(k.lower(), []).append(scrub_text(v, known))
     return out
 
 
-def scrub_response_headers(headers: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+def scrub_response_headers(headers: Iterable[tuple[str, str]], secrets: Iterable[str] = ()) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
+    known = list(secrets)
     for k, v in headers:
         low = k.lower()
         if low not in SECRET_HEADERS and low.startswith(KEEP_RESPONSE_PREFIXES):
-            out.setdefault(low, []).append(scrub_text(v))
+            out.setdefault(low, []).append(scrub_text(v, known))
     return out
 
 
@@ -566,20 +649,23 @@ def interaction_dict(
     response_body: bytes | str,
     **labkit: Any,
 ) -> dict[str, Any]:
-    """One vcrpy-format interaction, scrubbed of secrets."""
+    """One vcrpy-format interaction, scrubbed of secrets: any credential the request carried (whatever
+    it looks like) is removed wherever it shows, and the URL keeps no user, password or key."""
+    req_headers = list(request_headers)
+    known = request_secrets(req_headers, uri)
     req = request_body.decode("utf-8", "replace") if isinstance(request_body, bytes) else request_body
     resp = response_body.decode("utf-8", "replace") if isinstance(response_body, bytes) else response_body
     item: dict[str, Any] = {
         "request": {
             "method": method.upper(),
-            "uri": uri,
-            "body": scrub_text(req),
-            "headers": scrub_request_headers(request_headers),
+            "uri": scrub_text(scrub_uri(uri), known),
+            "body": scrub_text(req, known),
+            "headers": scrub_request_headers(req_headers, known),
         },
         "response": {
-            "status": {"code": status, "message": reason},
-            "headers": scrub_response_headers(response_headers),
-            "body": {"string": scrub_text(resp)},
+            "status": {"code": status, "message": scrub_text(reason, known)},
+            "headers": scrub_response_headers(response_headers, known),
+            "body": {"string": scrub_text(resp, known)},
         },
     }
     if labkit:
@@ -587,16 +673,47 @@ def interaction_dict(
     return item
 
 
-def write_cassette(path: str | Path, interactions: list[dict[str, Any]], metadata: dict[str, Any]) -> Path:
-    """Write a cassette atomically, in vcrpy's JSON format, scrubbed once more."""
+def write_cassette(path: str | Path, interactions: list[dict[str, Any]], metadata: dict[str, Any],
+                   secrets: Iterable[str] = ()) -> Path:
+    """Write a cassette atomically (a uniquely named temp file, then a rename), in vcrpy's JSON format, scrubbed once more."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     data = {"version": 1, "interactions": interactions, "metadata": {"labkit": metadata}}
-    text = scrub_text(json.dumps(data, indent=1, ensure_ascii=False, sort_keys=False)) + "\n"
-    tmp = p.with_suffix(p.suffix + f".tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, p)
+    text = scrub_text(json.dumps(data, indent=1, ensure_ascii=False, sort_keys=False), secrets) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return p
+
+
+#: Set by ``labkit record``: recordings go to this folder, and are moved over the committed
+#: cassettes only when the notebook that made them ran to the end.
+STAGING_ENV = "LABKIT_RECORD_STAGING"
+
+
+def record_target(cassette: str | Path) -> Path:
+    """Where a recording is written: the cassette itself, or its staging copy under ``labkit record``."""
+    final = resolve_cassette(cassette).resolve()
+    staging = os.environ.get(STAGING_ENV)
+    return Path(staging) / final.name if staging else final
+
+
+def commit_recordings(staging: Path, into: Path) -> list[Path]:
+    """Move every staged recording over its cassette (each an atomic rename); return the cassettes replaced."""
+    done = []
+    for staged in sorted(staging.glob("*.json")):
+        target = into / staged.name
+        fd, tmp = tempfile.mkstemp(dir=into, prefix=f".{staged.name}.", suffix=".tmp")
+        os.close(fd)
+        shutil.copyfile(staged, tmp)
+        os.replace(tmp, target)
+        done.append(target)
+    return done
 
 
 _RECORDING: dict[Path, list[dict[str, Any]]] = {}
@@ -607,7 +724,7 @@ class RecordTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
     """Sends to the real API and appends every exchange, scrubbed, to a cassette."""
 
     def __init__(self, cassette: str | Path, *, model_note: str = "") -> None:
-        self.path = resolve_cassette(cassette).resolve()
+        self.path = record_target(cassette)
         self._sync = httpx2.HTTPTransport()
         self._async = httpx2.AsyncHTTPTransport()
         # every client recording into one file in this process appends to the same list
@@ -617,27 +734,41 @@ class RecordTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         body = request.read()
+        sent = time.monotonic()
         response = self._sync.handle_request(request)
-        content = response.read()
-        return self._keep(request, body, response, content)
+        if not _is_stream(response):
+            return self._keep(request, body, response, response.read())
+        try:
+            arrived = [(time.monotonic() - sent, chunk) for chunk in response.iter_raw()]
+        except httpx2.StreamConsumed:  # a body that was read already (a mock transport)
+            arrived = [(time.monotonic() - sent, response.content)]
+        return self._keep(request, body, response, b"".join(c for _, c in arrived), _event_offsets(arrived))
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         body = await request.aread()
+        sent = time.monotonic()
         response = await self._async.handle_async_request(request)
-        content = await response.aread()
-        return self._keep(request, body, response, content)
+        if not _is_stream(response):
+            return self._keep(request, body, response, await response.aread())
+        try:
+            arrived = [(time.monotonic() - sent, chunk) async for chunk in response.aiter_raw()]
+        except httpx2.StreamConsumed:
+            arrived = [(time.monotonic() - sent, response.content)]
+        return self._keep(request, body, response, b"".join(c for _, c in arrived), _event_offsets(arrived))
 
-    def _keep(self, request: httpx2.Request, body: bytes, response: httpx2.Response, content: bytes) -> httpx2.Response:
+    def _keep(self, request: httpx2.Request, body: bytes, response: httpx2.Response, content: bytes,
+              offsets: list[int] | None = None) -> httpx2.Response:
         snapshot = ""
         try:
             snapshot = str(json.loads(content).get("model", ""))
         except (ValueError, AttributeError):
             pass
+        headers = list(request.headers.multi_items())
         item = interaction_dict(
             request.method,
             str(request.url),
             body,
-            request.headers.multi_items(),
+            headers,
             response.status_code,
             response.reason_phrase,
             response.headers.multi_items(),
@@ -645,6 +776,7 @@ class RecordTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
             provenance="recorded",
             recorded_at=datetime.now(UTC).isoformat(timespec="seconds"),
             model_snapshot=snapshot,
+            **({"offsets_ms": offsets} if offsets else {}),
         )
         with self._lock:
             self._items.append(item)
@@ -652,6 +784,7 @@ class RecordTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
                 self.path,
                 self._items,
                 {"provenance": "recorded", "recorded_at": self._started, "tool": "labkit record"},
+                request_secrets(headers, str(request.url)),
             )
         return httpx2.Response(
             response.status_code,
@@ -661,26 +794,77 @@ class RecordTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
         )
 
 
+def _is_stream(response: httpx2.Response) -> bool:
+    return response.headers.get("content-type", "").startswith("text/event-stream")
+
+
+def _event_offsets(arrived: list[tuple[float, bytes]]) -> list[int]:
+    """When each server-sent event of a recorded stream arrived (ms after the request): the
+    arrival of the chunk that completed it (see labkit.streams)."""
+    offsets, buffer = [], b""
+    for at, chunk in arrived:
+        buffer += chunk
+        complete = buffer.count(b"\n\n")
+        if complete:
+            offsets += [int(at * 1000)] * sum(1 for part in buffer.split(b"\n\n")[:complete] if part.strip())
+            buffer = buffer.rsplit(b"\n\n", 1)[1]
+    return offsets
+
+
 # --------------------------------------------------------------------------- verification
 
 
 def verify_cassette(path: str | Path) -> list[str]:
-    """Problems with one cassette: parse errors, missing provenance, secrets. Empty if fine."""
+    """Problems with one cassette, one line each: unreadable, malformed, no provenance, a response
+    without a body, a secret. Empty if fine. Never raises, whatever the file holds."""
     p = Path(path)
+    fix = "rebuild it with `make cassettes` (authored) or re-record it with `make record`"
     try:
-        cassette = _parse(p)
-    except CassetteError as err:
-        return [str(err)]
+        text = p.read_text(encoding="utf-8")
+        data = json.loads(text)
+    except (OSError, UnicodeDecodeError) as err:
+        return [f"{p.name}: cannot be read as UTF-8 text ({err}): {fix}"]
+    except (ValueError, RecursionError) as err:
+        return [f"{p.name}: is not valid JSON ({str(err)[:120]}): {fix}"]
+    if not isinstance(data, dict):
+        return [f"{p.name}: holds a JSON {type(data).__name__}, not a cassette object: {fix}"]
     problems = []
-    if cassette.provenance not in ("authored", "recorded"):
-        problems.append(f"{p.name}: metadata.labkit.provenance must be 'authored' or 'recorded'")
-    text = p.read_text(encoding="utf-8")
+    meta = data.get("metadata")
+    labkit_meta = meta.get("labkit") if isinstance(meta, dict) else None
+    if not isinstance(labkit_meta, dict) or labkit_meta.get("provenance") not in ("authored", "recorded"):
+        problems.append(f"{p.name}: metadata.labkit.provenance must be 'authored' or 'recorded' "
+                        f"(metadata is {_clip(meta, 60)}): {fix}")
+    items = data.get("interactions")
+    if not isinstance(items, list):
+        return [*problems, f"{p.name}: has no 'interactions' list (not a vcrpy JSON cassette): {fix}"]
+    for i, item in enumerate(items):
+        where = f"{p.name}: interaction #{i}"
+        req = item.get("request") if isinstance(item, dict) else None
+        resp = item.get("response") if isinstance(item, dict) else None
+        if not isinstance(req, dict) or not isinstance(resp, dict):
+            problems.append(f"{where} needs a 'request' and a 'response' object: {fix}")
+            continue
+        if not isinstance(req.get("method"), str) or not isinstance(req.get("uri"), str):
+            problems.append(f"{where}: the request needs a 'method' and a 'uri' string: {fix}")
+        status = resp.get("status")
+        if not isinstance(status, dict) or not isinstance(status.get("code"), int) or isinstance(status.get("code"), bool):
+            problems.append(f"{where}: the response needs a status code: {fix}")
+        body = resp.get("body")
+        if not isinstance(body, dict) or not isinstance(body.get("string"), str) or not body["string"]:
+            problems.append(f"{where}: the response has no body (response.body.string): {fix}")
+        for side, part in (("request", req), ("response", resp)):
+            headers = part.get("headers") or {}
+            if not isinstance(headers, dict) or not all(isinstance(v, list) for v in headers.values()):
+                problems.append(f"{where}: the {side} headers must map names to lists of values: {fix}")
+                continue
+            for name in headers:
+                if str(name).lower() in SECRET_HEADERS:
+                    problems.append(f"{where} keeps the {side} header {name!r}: remove it")
+    if not problems:
+        try:
+            _parse(p)
+        except CassetteError as err:
+            problems.append(str(err))
     for m in SECRET_RE.finditer(text):
         problems.append(f"{p.name}: contains something that looks like a secret ({m.group(0)[:7]}…): scrub it")
-    data = json.loads(text)
-    for i, item in enumerate(data["interactions"]):
-        for side in ("request", "response"):
-            for name in (item.get(side, {}).get("headers") or {}):
-                if name.lower() in SECRET_HEADERS:
-                    problems.append(f"{p.name}: interaction #{i} keeps the {side} header {name!r}: remove it")
     return problems

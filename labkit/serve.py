@@ -4,7 +4,7 @@ Benchmarks need real sockets, real connection pools and real waiting, but no API
 network. This server speaks just enough HTTP/1.1 (keep-alive, Content-Length bodies) on
 asyncio to serve thousands of requests per second from one core::
 
-    python -m labkit.serve ex05 --latency 0.05 --jitter 0.01 --rpm 12000
+    python -m labkit.serve ex05 ex05_inbox --latency 0.05 --jitter 0.01 --rpm 12000
 
 prints ``labkit.serve listening on http://127.0.0.1:PORT/v1`` and serves until stopped (or
 ``--max-seconds``). Point a client at it with ``base_url=http://127.0.0.1:PORT/v1``. Each answer

@@ -1,8 +1,13 @@
-"""Exercise 01: your first API call, made from code and accounted for.
+"""Exercise 01: your first API call, made on purpose and accounted for.
 
 Fill in the TODOs, then run `labkit check ex01` (or the last cell of notebooks/01_first_api_call.ipynb).
 The client you are given is a real `openai.OpenAI`: in replay mode it answers from recordings,
 with a key it calls the API. Never put a key in this file.
+
+Use either API for the call: Chat Completions (`client.chat.completions.create`, returns a
+`ChatCompletion`) or the Responses API (`client.responses.create`, returns a `Response`). Both
+earn full marks; `summarize` must read whichever object your `first_completion` returns. The
+contract, with where each API keeps every field, is in labkit/course/ex01.py.
 """
 
 from __future__ import annotations
@@ -11,44 +16,64 @@ from typing import Any
 
 from openai import OpenAI
 from openai.types.chat import ChatCompletion
+from openai.types.responses import Response
 
 from labkit.costs import cost
-from labkit.course.ex01 import MODEL, PROMPT, SYSTEM
+from labkit.course.ex01 import EFFORT, MODEL, PROMPT, SYSTEM
 
 
 def build_messages(prompt: str = PROMPT) -> list[dict[str, str]]:
-    """The conversation to send: a system message (SYSTEM) then the user's prompt."""
+    """The conversation to send: the instruction SYSTEM as a "system" message, then the user's prompt, unchanged."""
     ### BEGIN SOLUTION: build the system + user messages
     ### TODO: return a list of two dicts with "role" and "content" keys.
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
     ### END SOLUTION
 
 
-def first_completion(client: OpenAI) -> ChatCompletion:
-    """Send one chat completion request with MODEL and build_messages(); return the response."""
-    ### BEGIN SOLUTION: call client.chat.completions.create
-    ### TODO: call client.chat.completions.create(...) once and return what it gives you.
-    return client.chat.completions.create(model=MODEL, messages=build_messages())
+def first_completion(client: OpenAI) -> ChatCompletion | Response:
+    """Send ONE request on `client`: MODEL, build_messages(), reasoning effort EFFORT; return what the SDK gives you.
+
+    Chat Completions: client.chat.completions.create(model=..., messages=..., reasoning_effort=...).
+    Responses API: client.responses.create(model=..., input=..., reasoning={"effort": ...})
+    (or instructions=SYSTEM, input=PROMPT). Set the effort on purpose: MODEL's default, medium,
+    bills hidden reasoning tokens that a one-line subject line does not need.
+    """
+    ### BEGIN SOLUTION: make the first call (client.chat.completions.create or client.responses.create)
+    ### TODO: call the client once, with MODEL, build_messages() and EFFORT, and return its result unchanged.
+    return client.chat.completions.create(model=MODEL, messages=build_messages(), reasoning_effort=EFFORT)
     ### END SOLUTION
 
 
-def summarize(completion: ChatCompletion) -> dict[str, Any]:
-    """What a production log needs from a response.
+def summarize(response: ChatCompletion | Response) -> dict[str, Any]:
+    """What a production log keeps of a response (a ChatCompletion or a Response: read the one you get).
 
-    Return a dict with: "text" (the assistant's reply), "model" (the model that answered),
-    "finish_reason", "prompt_tokens", "completion_tokens", and "cost_usd" priced with
-    labkit.costs.cost(usage, model).total_usd.
+    Return a dict with:
+      "id"               the response's id
+      "text"             the reply: choices[0].message.content, or a Response's output_text
+      "model"            the model that answered, as the response names it
+      "finish_reason"    "stop", "length" or "content_filter": choices[0].finish_reason; for a
+                         Response, "stop" when status is "completed", else
+                         INCOMPLETE_REASONS[response.incomplete_details.reason] (labkit.course.ex01)
+      "input_tokens"     usage.prompt_tokens (Chat) or usage.input_tokens (Responses)
+      "output_tokens"    usage.completion_tokens or usage.output_tokens (hidden reasoning included)
+      "reasoning_tokens" the reasoning part of it: usage.completion_tokens_details.reasoning_tokens
+                         or usage.output_tokens_details.reasoning_tokens
+      "cost_usd"         labkit.costs.cost(usage, model).total_usd, with the response's model
     """
-    ### BEGIN SOLUTION: summarize the completion
-    ### TODO: read these from the completion object; do not type numbers in.
-    choice = completion.choices[0]
-    usage = completion.usage
+    ### BEGIN SOLUTION: summarize the response
+    ### TODO: read every value from the object you are given; do not type numbers or text in.
+    # The reference calls Chat Completions, so it reads a ChatCompletion; a Response keeps the same
+    # facts elsewhere (SUMMARY in labkit/course/ex01.py says where).
+    choice = response.choices[0]
+    usage = response.usage
     return {
+        "id": response.id,
         "text": choice.message.content,
-        "model": completion.model,
+        "model": response.model,
         "finish_reason": choice.finish_reason,
-        "prompt_tokens": usage.prompt_tokens if usage else 0,
-        "completion_tokens": usage.completion_tokens if usage else 0,
-        "cost_usd": cost(usage, completion.model).total_usd if usage else 0.0,
+        "input_tokens": usage.prompt_tokens,
+        "output_tokens": usage.completion_tokens,
+        "reasoning_tokens": usage.completion_tokens_details.reasoning_tokens,
+        "cost_usd": cost(usage, response.model).total_usd,
     }
     ### END SOLUTION

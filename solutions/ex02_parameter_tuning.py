@@ -2,21 +2,28 @@
 
 Three templates from the lesson. For each you write:
   * a request builder: the keyword arguments for ``client.chat.completions.create(**request)``
-    (model, sampling or reasoning controls, output limit, system message + user message);
+    (model, controls, output cap, system message + user message), or, if you prefer the
+    Responses API, for ``client.responses.create(**request)`` (instructions, input, ...);
   * a send function: sends that request once on the client it is given and returns the result;
   * the cost estimate the template asks for, computed from its stated inputs.
 
 Run `labkit check ex02` (or the last cell of notebooks/02_parameter_tuning.ipynb) to see which
-success metrics pass. Two correct ways exist for each template (notebook 02 shows both): a
-sampling model with temperature / top_p and max_tokens, or a reasoning model (gpt-5*, o1, o3),
-which REJECTS temperature, top_p and max_tokens: steer it with reasoning_effort and cap it with
-max_completion_tokens, leaving room for its reasoning tokens. `labkit.lint_request(**request)`
-tells you before sending what the real API would reject.
+success metrics pass. Every current model is a reasoning model, so each template has two correct
+forms (notebook 02 shows both):
+  * the sampling form: a model whose reasoning effort goes down to "none" (the FAST and DEFAULT
+    roles), sent reasoning_effort="none" with temperature / top_p;
+  * the reasoning form: no temperature or top_p (rejected), steered with reasoning_effort and
+    verbosity, with a cap that leaves room for the hidden reasoning tokens.
+Cap the output with max_completion_tokens (Chat Completions) or max_output_tokens (Responses):
+max_tokens is deprecated and every current model rejects it. `labkit.lint_request(**request)`
+tells you before sending what the real API would reject. Pick models by role
+(labkit.course.models), never by typing an id.
 
 What you are given comes from labkit/course/ex02.py: the user messages (SUPPORT_EMAIL, AD_BRIEF,
-analysis_user_message), the data set (load_financials), a ready-made Structured Outputs format
-(ANALYSIS_FORMAT) and the lesson's stated inputs for the cost estimates. Keep the user messages
-as given: offline, the recordings are found by them. Never put an API key in this file.
+analysis_user_message), the data set (load_financials), ready-made Structured Outputs formats
+(ANALYSIS_FORMAT for Chat Completions, ANALYSIS_TEXT_FORMAT for Responses) and the lesson's
+stated inputs for the cost estimates. Keep the user messages as given (offline, the recordings
+are found by them) and pass each builder's argument on as it is. Never put an API key in this file.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from openai import OpenAI
 from labkit.course.ex02 import (
     AD_BRIEF,
     ANALYSIS_FORMAT,
+    ANALYSIS_TEXT_FORMAT,
     AUTOMATED_SHARE,
     BUDGET_USD,
     COMPANY,
@@ -47,10 +55,10 @@ from labkit.course.ex02 import (
     analysis_user_message,
     load_financials,
 )
+from labkit.course.models import DEFAULT, FAST, FLAGSHIP, REASONING
 
 ### BEGIN SOLUTION
 from labkit.course import ex02 as course
-from labkit.course.models import FAST, FLAGSHIP, REASONING
 ### END SOLUTION
 
 # --------------------------------------------------------------------------- template 1: consistency
@@ -60,7 +68,7 @@ from labkit.course.models import FAST, FLAGSHIP, REASONING
 # TOKENS_PER_TICKET (our assumption: the lesson gives none).
 
 ### BEGIN SOLUTION
-### TODO: a low-cost model for thousands of tickets a day.
+### TODO: a low-cost model for thousands of tickets a day (a role from labkit.course.models).
 ### STARTER: SUPPORT_MODEL = ""
 SUPPORT_MODEL = FAST
 ### END SOLUTION
@@ -74,14 +82,16 @@ SUPPORT_SYSTEM = course.SUPPORT_SYSTEM  # the course's wording: see labkit/cours
 
 
 def support_request(email: str = SUPPORT_EMAIL) -> dict[str, Any]:
-    """Keyword arguments for a consistent, cheap, short support reply to ``email``."""
+    """Keyword arguments for a consistent, cheap, short support reply to ``email`` (the user message, as given)."""
     ### BEGIN SOLUTION: build the support request
-    ### TODO: return {"model": ..., "messages": [system, user], <consistency control>, <output limit>}
+    ### TODO: return {"model": ..., "messages": [system, user], <consistency control>, <output cap>}:
+    ### temperature 0.2 or lower at reasoning_effort "none", or the reasoning form (low effort, room to think).
     return {
         "model": SUPPORT_MODEL,
         "messages": [{"role": "system", "content": SUPPORT_SYSTEM}, {"role": "user", "content": email}],
+        "reasoning_effort": "none",
         "temperature": 0.2,
-        "max_tokens": 300,
+        "max_completion_tokens": 300,
     }
     ### END SOLUTION
 
@@ -104,9 +114,9 @@ def support_savings(
 ) -> dict[str, float]:
     """Daily cost today (every ticket by hand) versus with the bot answering the automated share.
 
-    Return a dict with "manual_cost" (today), "automated_tickets", "api_cost" (the bot's tokens),
-    "remaining_manual_cost" (tickets still answered by hand) and "savings" (today's cost minus
-    the new daily cost).
+    Return a dict with "manual_cost" (today), "automated_tickets" (tickets x share, an average day:
+    not rounded), "api_cost" (the bot's tokens), "remaining_manual_cost" (tickets still answered by
+    hand) and "savings" (today's cost minus the new daily cost).
     """
     ### BEGIN SOLUTION: compute the daily savings
     ### TODO: compute each figure from the arguments; type no results in.
@@ -129,9 +139,9 @@ def support_savings(
 # TOKENS_PER_HEADLINE_REQUEST, LESSON_PRICE_T2 (its illustrative per-1K price) and BUDGET_USD.
 
 ### BEGIN SOLUTION
-### TODO: a flagship model for the best creative quality.
+### TODO: a full-size model for creative quality (not the cheap tier).
 ### STARTER: HEADLINE_MODEL = ""
-HEADLINE_MODEL = FLAGSHIP
+HEADLINE_MODEL = DEFAULT
 ### END SOLUTION
 ### BEGIN SOLUTION
 ### TODO: the persona (a copywriter for a B2B SaaS brand), the brand voice (bold, data-driven,
@@ -142,33 +152,45 @@ HEADLINE_SYSTEM = course.HEADLINE_SYSTEM
 
 
 def headline_request(brief: str = AD_BRIEF) -> dict[str, Any]:
-    """Keyword arguments for varied, short headlines."""
+    """Keyword arguments for varied, short headlines from ``brief`` (the user message, as given)."""
     ### BEGIN SOLUTION: build the headline request
-    ### TODO: model, messages, the creativity controls and a 100-token cap (or their reasoning-model form).
+    ### TODO: model, messages, the creativity controls (temperature 1.0, top_p 0.9 at effort "none")
+    ### and a 100-token cap, or their reasoning form (no sampling parameters, room to think).
     return {
         "model": HEADLINE_MODEL,
         "messages": [{"role": "system", "content": HEADLINE_SYSTEM}, {"role": "user", "content": brief}],
+        "reasoning_effort": "none",
         "temperature": 1.0,
         "top_p": 0.9,
-        "max_tokens": 100,
+        "max_completion_tokens": 100,
     }
     ### END SOLUTION
 
 
 ### BEGIN SOLUTION
-_BULLET = re.compile(r"^\s*(?:\d+[.)]|[-*\u2022])\s*")
+_MARKER = re.compile(r"^\s*(?:\d+[.)]|[-*\u2022])\s+")
+_QUOTED = re.compile(r'^(?:"(.*)"|\u201c(.*)\u201d)$')
 ### END SOLUTION
 
 
 def headlines(client: OpenAI, brief: str = AD_BRIEF) -> list[str]:
-    """Send headline_request(brief) once and return the headlines, one string each (no numbering)."""
+    """Send headline_request(brief) once and return the headlines, one string per headline line.
+
+    Each line of the reply that holds a headline may start with a numbering marker ("1." or "1)")
+    or a bullet ("-", "*", "\u2022") and a space, and may wrap the headline in double quotes (straight
+    or curly); blank lines may separate them. Return each headline without those, and with nothing
+    else cut: a headline's own periods, colons, digits and inner quotes belong to it.
+    """
     ### BEGIN SOLUTION: send the headline request and split the reply
-    ### TODO: send, split the reply into lines, strip "1." / "-" markers and quotes, drop empty lines.
+    ### TODO: send, split the reply into lines, strip the marker and the quotes, drop empty lines.
     completion = client.chat.completions.create(**headline_request(brief))
     text = completion.choices[0].message.content or ""
     found = []
     for line in text.splitlines():
-        line = _BULLET.sub("", line).strip().strip("*").strip().strip('"\u201c\u201d').strip()
+        line = _MARKER.sub("", line).strip()
+        quoted = _QUOTED.match(line)
+        if quoted:
+            line = next(part for part in quoted.groups() if part is not None).strip()
         if line:
             found.append(line)
     return found
@@ -177,7 +199,7 @@ def headlines(client: OpenAI, brief: str = AD_BRIEF) -> list[str]:
 
 def headline_cost(requests: int = HEADLINES_NEEDED, tokens_per_request: int = TOKENS_PER_HEADLINE_REQUEST,
                   price_per_1k: float = LESSON_PRICE_T2, budget: float = BUDGET_USD) -> dict[str, Any]:
-    """Return {"cost": ..., "within_budget": bool, "share_of_budget": ...} at the lesson's per-1K price."""
+    """Return {"cost": ..., "within_budget": bool, "share_of_budget": cost / budget} at the lesson's per-1K price."""
     ### BEGIN SOLUTION: compute the headline cost
     ### TODO
     total = requests * tokens_per_request / 1000 * price_per_1k
@@ -188,8 +210,9 @@ def headline_cost(requests: int = HEADLINES_NEEDED, tokens_per_request: int = TO
 # --------------------------------------------------------------------------- template 3: accuracy
 # Given: load_financials() (the data set as CSV text), analysis_user_message(csv_text) (the user
 # message: the data, then the question), ANALYSIS_FORMAT (pass it as response_format and the
-# reply is a JSON object with "steps" and the figures), and the lesson's inputs for the report's
-# cost: REPORT_TOKENS and LESSON_PRICE_T3 (its illustrative per-1K price).
+# reply is a JSON object with "steps" and the figures; ANALYSIS_TEXT_FORMAT is the Responses
+# API's form), and the lesson's inputs for the report's cost: REPORT_TOKENS and LESSON_PRICE_T3
+# (its illustrative per-1K price).
 
 ### BEGIN SOLUTION
 ### TODO: a model built for exact reasoning.
@@ -205,10 +228,11 @@ ANALYSIS_SYSTEM = course.ANALYSIS_SYSTEM
 
 
 def analysis_request(csv_text: str) -> dict[str, Any]:
-    """Keyword arguments for an accurate, structured analysis of the data set."""
+    """Keyword arguments for an accurate, structured analysis of ``csv_text`` (passed on as given)."""
     ### BEGIN SOLUTION: build the analysis request
-    ### TODO: model, [system or developer message, user message], the no-creativity controls, an
-    ### output limit of at least 1,500 tokens (plus reasoning room on a reasoning model), response_format.
+    ### TODO: model, [system or developer message, analysis_user_message(csv_text)], reasoning at
+    ### medium effort or more (no sampling parameters), an output cap of at least 1,500 visible tokens
+    ### plus room for reasoning, and the Structured Outputs format.
     return {
         "model": ANALYSIS_MODEL,
         "messages": [
@@ -216,7 +240,7 @@ def analysis_request(csv_text: str) -> dict[str, Any]:
             {"role": "user", "content": analysis_user_message(csv_text)},
         ],
         "reasoning_effort": "medium",
-        "max_completion_tokens": 10_000,
+        "max_completion_tokens": 25_000,
         "response_format": ANALYSIS_FORMAT,
     }
     ### END SOLUTION

@@ -7,8 +7,12 @@ isolation, retries of retryable failures only, and results appended to a JSONL f
 crashed run resumes where it stopped. Edit the TODOs below (everything above "yours" is given),
 then run `labkit check ex05` or the last cell of notebooks/05_batch_and_async.ipynb.
 
-The emails, the ``Classification`` schema, the queues and the request (``request_for``) are the
-lesson's, in labkit/course/ex05.py: the recordings were made from exactly these requests.
+The emails, the ``Classification`` schema, the queues and the requests are the lesson's, in
+labkit/course/ex05.py: ``request_for`` (Chat Completions) and ``responses_request_for`` (the
+Responses API) build the same classification, on the fast model at reasoning effort "none";
+the recordings were made from exactly these requests, and you may use either API. That
+module's docstring states the contract the checks test (``CONTRACT``: which failures are
+retried, how the rate limit is measured, what the results file holds).
 
 The checks run your code on a virtual clock (labkit.ratelimit.VirtualTimeLoop): keep to
 ``asyncio.sleep`` for waiting and to ``labkit.ratelimit.RateLimiter`` (or a limiter of your own
@@ -27,9 +31,11 @@ from typing import Any
 import openai
 from openai import AsyncOpenAI, OpenAI
 from openai.types.chat import ParsedChatCompletion
+from openai.types.responses import ParsedResponse
 from tqdm.auto import tqdm
 
-from labkit.course.ex05 import (  # noqa: F401 - the lesson's schema, queues and request, given
+from labkit.course.ex05 import (  # noqa: F401 - the lesson's schema, queues, requests and contract, given
+    CONTRACT,
     MAX_OUTPUT,
     MODEL,
     SYSTEM,
@@ -41,24 +47,36 @@ from labkit.course.ex05 import (  # noqa: F401 - the lesson's schema, queues and
     build_messages,
     load_emails,
     request_for,
+    responses_request_for,
     tokens_for,
 )
 from labkit.ratelimit import RateLimiter
+
+#: What classify() returns: a parsed chat completion or a parsed response (either API).
+Parsed = ParsedChatCompletion[Classification] | ParsedResponse[Classification]
 
 
 # --------------------------------------------------------------------------- given
 
 
-def record_ok(email: dict[str, Any], completion: ParsedChatCompletion, attempts: int) -> dict[str, Any]:
-    """One JSONL line for a classified email."""
-    parsed = completion.choices[0].message.parsed
+def parsed_of(result: Parsed) -> Classification | None:
+    """The Classification in a parse() result of either API (None if the model refused)."""
+    if isinstance(result, ParsedResponse):
+        return result.output_parsed
+    return result.choices[0].message.parsed
+
+
+def record_ok(email: dict[str, Any], result: Parsed, attempts: int) -> dict[str, Any]:
+    """One JSONL line for a classified email (from a parsed chat completion or a parsed response)."""
+    parsed = parsed_of(result)
     assert parsed is not None
-    usage = completion.usage
+    if isinstance(result, ParsedResponse):
+        tokens = (result.usage.input_tokens, result.usage.output_tokens) if result.usage else (0, 0)
+    else:
+        tokens = (result.usage.prompt_tokens, result.usage.completion_tokens) if result.usage else (0, 0)
     return {
         "id": email["id"], "status": "ok", **parsed.model_dump(mode="json"),
-        "model": completion.model,
-        "prompt_tokens": usage.prompt_tokens if usage else 0,
-        "completion_tokens": usage.completion_tokens if usage else 0,
+        "model": result.model, "prompt_tokens": tokens[0], "completion_tokens": tokens[1],
         "attempts": attempts,
     }
 
@@ -128,15 +146,15 @@ def route(c: Classification) -> Queue:
     ### END SOLUTION
 
 
-async def classify(client: AsyncOpenAI, email: dict[str, Any]) -> ParsedChatCompletion:
-    """Send one Structured Outputs request for ``email``; return the parsed completion."""
+async def classify(client: AsyncOpenAI, email: dict[str, Any]) -> Parsed:
+    """Send one Structured Outputs request for ``email``, through either API; return the parsed result."""
     ### BEGIN SOLUTION: send the parse request
-    ### TODO: await client.chat.completions.parse(**request_for(email)) and return it. If
-    ### .choices[0].message.parsed is None (a refusal), raise an exception that says so.
+    ### TODO: await client.chat.completions.parse(**request_for(email)) and return it (or, with
+    ### the Responses API, client.responses.parse(**responses_request_for(email))). If
+    ### parsed_of(result) is None (a refusal), raise an exception that says so.
     completion = await client.chat.completions.parse(**request_for(email))
-    message = completion.choices[0].message
-    if message.parsed is None:
-        raise ValueError(f"the model refused to classify {email['id']}: {message.refusal}")
+    if parsed_of(completion) is None:
+        raise ValueError(f"the model refused to classify {email['id']}")
     return completion
     ### END SOLUTION
 
@@ -145,8 +163,9 @@ def is_retryable(err: BaseException) -> bool:
     """Worth another try: rate limits, timeouts, dropped connections, conflicts and server errors."""
     ### BEGIN SOLUTION: decide which failures are worth retrying
     ### TODO: True for openai.APIConnectionError (timeouts included) and for openai.APIStatusError
-    ### with status 408, 409, 429 or >= 500; False for everything else (400, 401, 403, 404, 422,
-    ### validation errors, refusals...).
+    ### with status 408, 409, 429 or >= 500 (CONTRACT.retry_statuses); False for everything else:
+    ### 400, 401, 403, 404, 422 and any other 4xx, and exceptions that are not API errors (an
+    ### answer cut off at the output limit, a refusal, a validation error...).
     if isinstance(err, openai.APIConnectionError):  # includes APITimeoutError
         return True
     if isinstance(err, openai.APIStatusError):
@@ -158,13 +177,15 @@ def is_retryable(err: BaseException) -> bool:
 def finished_ids(out_path: str | Path) -> set[str]:
     """Ids with an ``ok`` line in the results file (missing file: none). A half-written last line is skipped."""
     ### BEGIN SOLUTION: read which emails are already done
-    ### TODO: read the JSONL file line by line; collect item["id"] where item["status"] == "ok";
-    ### skip lines that are not valid JSON (a crash can cut the last one short).
+    ### TODO: read the JSONL file line by line (lines end with "\n" only: str.splitlines() also
+    ### splits on U+2028, which json.dumps(..., ensure_ascii=False) leaves raw inside a string);
+    ### collect item["id"] where item["status"] == "ok"; skip lines that are not JSON objects
+    ### (a crash can cut a line short).
     path = Path(out_path)
     if not path.exists():
         return set()
     done = set()
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").split(CONTRACT.line_separator):
         try:
             item = json.loads(line)
         except ValueError:
@@ -178,17 +199,18 @@ def finished_ids(out_path: str | Path) -> set[str]:
 ### BEGIN SOLUTION
 async def _attempts(client: AsyncOpenAI, email: dict[str, Any], limiter: RateLimiter, max_attempts: int) -> dict[str, Any]:
     tokens = tokens_for(email)
-    for attempt in range(1, max_attempts + 1):
+    attempt = 0
+    while True:
+        attempt += 1
         await limiter.acquire(tokens)
         try:
             completion = await classify(client, email)
         except Exception as err:  # noqa: BLE001 - isolate every failure to its own item
-            if attempt < max_attempts and is_retryable(err):
-                await asyncio.sleep(retry_delay(err, attempt))
-                continue
-            return record_error(email, err, attempt)
-        return record_ok(email, completion, attempt)
-    raise AssertionError("unreachable")
+            if attempt >= max_attempts or not is_retryable(err):
+                return record_error(email, err, attempt)
+            await asyncio.sleep(retry_delay(err, attempt))
+        else:
+            return record_ok(email, completion, attempt)
 ### END SOLUTION
 
 
@@ -200,24 +222,26 @@ async def process_batch(
     concurrency: int = 16,
     rpm: float = 5_000,
     tpm: float = 2_000_000,
-    max_attempts: int = 4,
+    max_attempts: int = CONTRACT.max_attempts,
     progress: bool = True,
 ) -> dict[str, int]:
     """Classify every email not yet finished in ``out_path``, appending one JSON line per email as it completes.
 
-    At most ``concurrency`` requests are in flight, every attempt waits for the rate limiter,
-    retryable failures are retried up to ``max_attempts`` in all, and any other failure becomes
-    an ``error`` line for that email alone. Returns counts: ``ok``, ``failed``, ``skipped``.
+    At most ``concurrency`` requests are in flight, every attempt (retries too) waits for the rate
+    limiter, retryable failures are retried up to ``max_attempts`` attempts in all, and any other
+    failure becomes an ``error`` line for that email alone. Returns counts: ``ok`` and ``failed``
+    (lines written by this run) and ``skipped`` (emails that already had an ``ok`` line).
     """
     ### BEGIN SOLUTION: write the async batch processor
     ### TODO, step by step:
     ### 1. skip the emails in finished_ids(out_path); if the file ends without a newline (a crash
     ###    cut the last line), write one before appending.
     ### 2. limiter = RateLimiter(rpm, tpm); gate = asyncio.Semaphore(concurrency).
-    ### 3. for each email, inside `async with gate`: up to max_attempts times,
-    ###    `await limiter.acquire(tokens_for(email))`, then `await classify(...)`;
-    ###    on an exception retry only if is_retryable(err), after `await asyncio.sleep(retry_delay(err, attempt))`;
-    ###    otherwise keep record_error(...). Never let one email's exception escape.
+    ### 3. for each email, inside `async with gate`: up to max_attempts attempts in all (the first
+    ###    included), each one `await limiter.acquire(tokens_for(email))`, then `await classify(...)`;
+    ###    on an exception retry only if is_retryable(err), after `await asyncio.sleep(retry_delay(err, attempt))`
+    ###    (the server's Retry-After when it sent one); otherwise keep record_error(email, err, attempt).
+    ###    Never let one email's exception escape.
     ### 4. append json.dumps(record_ok(...) or record_error(...)) + "\n" to out_path as each email
     ###    finishes, and flush, so a crash loses nothing that finished.
     ### 5. run all emails with asyncio.gather; update a tqdm bar (disable=not progress).

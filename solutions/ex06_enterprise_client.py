@@ -2,7 +2,9 @@
 
 Build `EnterpriseGPTClient`: a response cache, per-user rate limits, a monthly budget with the
 lesson's three policies, cost attribution and a model cascade. The checks run it against a real
-redis-server with many threads and two processes at once, so every counter must be atomic.
+redis-server with many threads and two processes at once, so every counter must be atomic; they
+script the API's failures (every status of the contract in labkit/course/ex06.py) and compare
+what your client does with what the reference does: requests sent, errors raised, money counted.
 
 Edit the TODOs, then run `labkit check ex06` (or the last cell of notebooks/06_enterprise_client.ipynb).
 Names given here (constants, Answer, the exceptions, the constructor's parameters) are what the
@@ -25,14 +27,25 @@ from openai import OpenAI
 
 from labkit.costs import cost, estimate
 # The models by role: PREMIUM (the default), CHEAP (the budget fallback) and the CASCADE tried in
-# order when a model is unavailable; and complete()'s default temperature and output limit.
-from labkit.course.ex06 import CASCADE, CHEAP, MAX_COMPLETION_TOKENS, PREMIUM, TEMPERATURE
+# order when a model is unavailable; complete()'s default effort and output limit; and the
+# contract: which errors another model may answer, when not to cache, the constructor's defaults.
+from labkit.course.ex06 import (
+    CACHE_TTL,
+    CASCADE,
+    CHEAP,
+    EFFORT,
+    MAX_COMPLETION_TOKENS,
+    MONTHLY_BUDGET_USD,
+    NO_CACHE_ABOVE,
+    PREMIUM,
+    REQUESTS_PER_MINUTE,
+    RETRYABLE_STATUSES,
+    WINDOW_S,
+)
 from labkit.tokens import count_tokens
 
 log = logging.getLogger(__name__)
 
-#: Requests sampled hotter than this are meant to vary, so they are not cached.
-NO_CACHE_ABOVE = 0.7
 #: Money is kept in Redis as integer nano-dollars, so sums are exact.
 NANO = 1_000_000_000
 
@@ -65,12 +78,12 @@ class BudgetExceeded(Exception):
 
 
 def is_retryable(err: Exception) -> bool:
-    """True for errors worth trying another model on: 429, 5xx, 408/409, timeouts, connection errors."""
+    """True for errors another model may answer: a status in RETRYABLE_STATUSES, a timeout, a lost connection."""
     ### BEGIN SOLUTION: decide which errors are retryable
-    ### TODO: never True for 400/401/403/404/422: those fail the same way on every model.
-    if isinstance(err, (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError)):
+    ### TODO: never True for 400/401/403/404/422 (FINAL_STATUSES): those fail the same way on every model.
+    if isinstance(err, openai.APIConnectionError):  # APITimeoutError is one too
         return True
-    return isinstance(err, openai.APIStatusError) and err.status_code in (408, 409)
+    return isinstance(err, openai.APIStatusError) and err.status_code in RETRYABLE_STATUSES
     ### END SOLUTION
 
 
@@ -110,11 +123,11 @@ class EnterpriseGPTClient:
         client: OpenAI,
         redis_client: redis.Redis,
         *,
-        monthly_budget_usd: float = 1000.0,
+        monthly_budget_usd: float = MONTHLY_BUDGET_USD,
         on_budget: BudgetPolicy = "fallback",
-        requests_per_minute: int = 20,
-        window_s: int = 60,
-        cache_ttl: int = 3600,
+        requests_per_minute: int = REQUESTS_PER_MINUTE,
+        window_s: int = WINDOW_S,
+        cache_ttl: int = CACHE_TTL,
         prefix: str = "ent:",
         clock: Callable[[], float] = time.time,
         alert: Callable[[str], None] | None = None,
@@ -161,7 +174,8 @@ class EnterpriseGPTClient:
     def check_rate_limit(self, user_id: str) -> bool:
         """Count one request for this user in the current window; False once over requests_per_minute.
 
-        Must be atomic: 8 threads in 2 processes will call it at the same moment.
+        Must be atomic: 8 threads in 2 processes will call it at the same moment. Give the counter a
+        relative TTL (EXPIRE/PEXPIRE): Redis expires keys on its own clock, in real seconds.
         """
         ### BEGIN SOLUTION: write the atomic rate limiter
         ### TODO: a fixed window keyed by user and self.clock() // self.window_s (or a sliding window).
@@ -174,12 +188,12 @@ class EnterpriseGPTClient:
 
     # ------------------------------------------------------------------ the solution's own helpers
     def _cacheable(self, request: dict[str, Any], ttl: int) -> bool:
-        temperature = request.get("temperature", 1.0)
-        return ttl > 0 and temperature <= NO_CACHE_ABOVE and not request.get("stream") and request.get("n", 1) == 1
+        hot = request.get("temperature") is not None and request["temperature"] > NO_CACHE_ABOVE
+        return ttl > 0 and not hot and not request.get("stream") and request.get("n", 1) == 1
 
     def _reserve(self, month: str, amount: int, *, force: bool = False) -> int:
         keys = [self._key(month, "spent"), self._key(month, "reserved")]
-        return int(self._reserve_script(keys=keys, args=[int(self.monthly_budget_usd * NANO), amount, 1 if force else 0]))
+        return int(self._reserve_script(keys=keys, args=[int(self.monthly_budget_usd * NANO), amount, int(force)]))
 
     def _release(self, month: str, amount: int) -> None:
         self.redis.decrby(self._key(month, "reserved"), amount)
@@ -209,7 +223,7 @@ class EnterpriseGPTClient:
             except openai.APIError as err:
                 if not is_retryable(err):
                     raise
-                log.warning("%s unavailable (%s); trying the next model", model, type(err).__name__)
+                log.info("%s unavailable (%s); trying the next model", model, type(err).__name__)
                 last = err
         assert last is not None
         raise last
@@ -222,31 +236,38 @@ class EnterpriseGPTClient:
         user_id: str,
         feature: str = "chat",
         model: str = PREMIUM,
-        temperature: float = TEMPERATURE,
+        reasoning_effort: str = EFFORT,
         max_completion_tokens: int = MAX_COMPLETION_TOKENS,
         cache_ttl: int | None = None,
         **params: Any,
     ) -> Answer:
-        """Answer one chat request for a user and a feature.
+        """Answer one request for a user and a feature.
 
-        1. Cache: unless cache_ttl is 0 (None means self.cache_ttl) or temperature > NO_CACHE_ABOVE,
-           return a cached answer as Answer(..., cost_usd=0.0, cached=True): no API call.
+        The request is model, messages, reasoning_effort, max_completion_tokens and every other
+        keyword given (params: temperature, verbosity, safety_identifier...), all sent as given.
+        (Chat Completions or the Responses API: either is fine, with the same meaning.)
+
+        1. Cache: unless cache_ttl is 0 (None means self.cache_ttl) or the request has an explicit
+           temperature above NO_CACHE_ABOVE, return a cached answer as Answer(..., cost_usd=0.0,
+           cached=True): no API call, and it does not count against the rate limit, even for a
+           user who is over it.
         2. Rate limit: raise RateLimitExceeded(user_id, seconds_until_the_window_reopens).
         3. Budget: atomically reserve the request's maximum cost (self.max_cost over the models
            that may answer) so that spent + reserved never passes monthly_budget_usd. If it does not
            fit: "block" raises BudgetExceeded; "fallback" tries the reservation again for CHEAP and
            sends the request to CHEAP (BudgetExceeded if even that does not fit); "alert" sends it
            anyway and records one alert per month in self.alerts (and calls self._alert).
-        4. Call the API with model, messages, temperature, max_completion_tokens and params; on a
-           retryable error try the next model of CASCADE; anything else is raised (release the
-           reservation first).
+        4. Call the API; on a retryable error try the next model of CASCADE (from `model` on; a model
+           outside CASCADE has no fallback); raise any other error at once, and the last error when
+           every model failed. Whatever fails, release the reservation: a failed request costs
+           nothing and holds nothing back.
         5. Settle: replace the reservation by the real cost (labkit.costs.cost(usage, model)),
            attributed to user, feature and month in one atomic step; cache the answer with a TTL.
         """
         ### BEGIN SOLUTION: write complete()
         ### TODO: see the steps above; notebook 06 walks through each one.
         ttl = self.cache_ttl if cache_ttl is None else cache_ttl
-        request = {"model": model, "messages": list(messages), "temperature": temperature,
+        request = {"model": model, "messages": list(messages), "reasoning_effort": reasoning_effort,
                    "max_completion_tokens": max_completion_tokens, **params}
         if self._cacheable(request, ttl):
             hit = self.redis.get(self.cache_key(request))

@@ -6,7 +6,10 @@
 
 Edit the TODOs, then run `labkit check ex07` (or the last cell of notebooks/07_saas_patterns.ipynb).
 Keep the names and the schema given here. The tiers, the pipeline's models and prompts and the SEO
-fields come from labkit/course/ex07.py: the checks and the recordings use the same ones.
+fields come from labkit/course/ex07.py: the checks and the recordings use the same ones. Chat
+Completions or the Responses API: either is fine. The checks use tenant ids and feature names with
+quotes, SQL metacharacters and unicode, script failed calls, and compare the rows in your database
+with the reference's.
 """
 
 import sqlite3
@@ -21,7 +24,16 @@ from openai import OpenAI
 
 from labkit.costs import cost
 # The model tenants are billed for, the tiers and the pipeline's stages, models, prompts and SEO fields.
-from labkit.course.ex07 import BILLING_MODEL, STAGE_MODELS, STAGES, TIER_LIMITS, SEOFields, stage_messages
+from labkit.course.ex07 import (
+    BILLING_MODEL,
+    DEFAULT_TIER,
+    LIMIT_REACHED,
+    STAGE_MODELS,
+    STAGES,
+    TIER_LIMITS,
+    SEOFields,
+    stage_messages,
+)
 
 # ----------------------------------------------------------------------------- 1. billing
 
@@ -99,9 +111,10 @@ class TenantBilling:
         """Bill one AI request to a tenant.
 
         Take `units` credits first, in ONE statement that only succeeds if enough are left (raise
-        OutOfCredits otherwise, without calling the API); then call the API with self.model; give
-        the credits back if the call raises; record the usage with its real cost. Return a dict
-        with "result" (the reply), "credits_used", "remaining_credits" and "cost_usd".
+        OutOfCredits otherwise, without calling the API); then call the API with self.model and the
+        messages; if the call raises, give the credits back and re-raise (no usage row); record the
+        usage with its real cost. Return a dict with "result" (the reply), "credits_used",
+        "remaining_credits" and "cost_usd".
         """
         ### BEGIN SOLUTION: bill the request
         ### TODO: many web workers run this at once: SELECT-then-UPDATE would let them all through.
@@ -165,7 +178,8 @@ def _next_month(month: str) -> str:
 
 # ----------------------------------------------------------------------------- 2. tiers
 # TIER_LIMITS[tier] (labkit/course/ex07.py) gives "requests_per_day", "model",
-# "max_completion_tokens" and "reasoning_effort" for "free", "pro" and "enterprise".
+# "max_completion_tokens" and "reasoning_effort" for "free", "pro" and "enterprise"; an unknown
+# tier gets DEFAULT_TIER's; LIMIT_REACHED is what a user over the allowance gets back.
 
 class FeatureGate:
     """Different AI capabilities per subscription tier, with a daily request allowance in Redis."""
@@ -185,23 +199,24 @@ class FeatureGate:
         return f"{self.prefix}daily:{user_id}:{day}", seconds_left + 3600
 
     def process_with_tier_limits(self, user_id: str, user_tier: str, messages: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        """Answer within the tier's limits (unknown tiers get "free").
+        """Answer within the tier's limits (unknown tiers get DEFAULT_TIER's).
 
-        Over the daily allowance, return {"error": "Daily limit reached", "upgrade_url": "/upgrade-to-pro",
-        "limit": N} without calling the API. Otherwise call the tier's model with its output limit and
-        reasoning effort and return {"content", "tier", "daily_usage", "daily_limit"}.
+        Over the daily allowance (per user and UTC day, by self.clock()), return {**LIMIT_REACHED,
+        "limit": N} without calling the API. Otherwise call the tier's model with its output limit
+        and reasoning effort and return {"content", "tier", "daily_usage", "daily_limit"}. A call
+        that raises does not use up the allowance (re-raise it).
         """
         ### BEGIN SOLUTION: gate the request by tier
         ### TODO: the lesson reads the count, calls the API, then increments: 8 concurrent requests
         ### all see the same count. Count first (INCR returns the new value atomically), then decide.
-        limits = TIER_LIMITS.get(user_tier, TIER_LIMITS["free"])
+        limits = TIER_LIMITS.get(user_tier, TIER_LIMITS[DEFAULT_TIER])
         key, ttl = self._day_key(user_id)
         pipe = self.redis.pipeline(transaction=True)
         pipe.incr(key)
         pipe.expire(key, ttl)  # relative: Redis expires on its own clock, not on self.clock
         used, _ = pipe.execute()  # INCR first, then compare: two requests can never see the same count
         if used > limits["requests_per_day"]:
-            return {"error": "Daily limit reached", "upgrade_url": "/upgrade-to-pro", "limit": limits["requests_per_day"]}
+            return {**LIMIT_REACHED, "limit": limits["requests_per_day"]}
         try:
             response = self.client.chat.completions.create(
                 model=limits["model"], messages=list(messages),
@@ -212,7 +227,7 @@ class FeatureGate:
             raise
         return {
             "content": response.choices[0].message.content,
-            "tier": user_tier if user_tier in TIER_LIMITS else "free",
+            "tier": user_tier if user_tier in TIER_LIMITS else DEFAULT_TIER,
             "daily_usage": used,
             "daily_limit": limits["requests_per_day"],
         }

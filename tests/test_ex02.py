@@ -1,21 +1,29 @@
-"""Exercise 02's graders: refund-promise parsing, tone, next step, headline distinctness, the data's answer, replay."""
+"""Exercise 02's graders: the heuristics, the contract, the simulator, and every mutant caught for its reason."""
 
 from __future__ import annotations
 
 import importlib.util
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
 
+from labkit.catalog import get_model
 from labkit.checks import ex02 as g
+from labkit.checks import get_exercise, run_checks
+from labkit.clock import course_date
 from labkit.course import ex02 as course
-from labkit.course_replay import replay_client, replay_only
+from labkit.course.models import DEFAULT, FAST, FLAGSHIP, REASONING
+from labkit.lint import lint_request
 from labkit.notebook import solution
+from labkit.simulate import api_error_for
 
 ROOT = Path(__file__).resolve().parent.parent
+MUTANTS = tomllib.loads((ROOT / "tests" / "mutants" / "ex02.toml").read_text())["mutant"]
 
 
 # --------------------------------------------------------------------------- money and refund promises
@@ -60,7 +68,7 @@ def test_non_promises_and_small_refunds_pass(text: str) -> None:
     assert not over, (text, over)
 
 
-# --------------------------------------------------------------------------- tone and next step
+# --------------------------------------------------------------------------- tone, next step, headlines, speculation
 
 
 def test_tone_problems() -> None:
@@ -79,9 +87,6 @@ def test_next_step_needs_an_action_and_something_concrete() -> None:
     assert g.next_step("We will look into it.") is None  # no who, when or where
 
 
-# --------------------------------------------------------------------------- headlines
-
-
 def test_jaccard_and_most_similar_pair() -> None:
     assert g.jaccard("Stop typing into the CRM", "stop typing into the crm!") == 1.0
     assert g.jaccard("Fire the spreadsheet", "Quota is won on calls") == 0.0
@@ -89,13 +94,18 @@ def test_jaccard_and_most_similar_pair() -> None:
     assert score == pytest.approx(2 / 4) and {a, b} == {"Stop typing now", "Stop typing today"}
 
 
-# --------------------------------------------------------------------------- speculation and the data
-
-
 def test_speculative_words() -> None:
     assert g.speculative_words("Revenue is probably $1.4M and might grow; I guess it could be seasonal.") == [
         "could be", "i guess", "might", "probably"]
     assert g.speculative_words("Step 5: Net profit = $1,413,537 - $1,213,121 = $200,416.") == []
+
+
+def test_format_headlines_follows_the_contract() -> None:
+    reply = g.format_headlines(["A: b", '"C" d'], ")", ("\u201c", "\u201d"), True, "\r\n")
+    assert reply == '1) \u201cA: b\u201d\r\n\r\n2) \u201c"C" d\u201d\r\n'
+
+
+# --------------------------------------------------------------------------- the data
 
 
 def test_expected_answer_matches_the_generator() -> None:
@@ -117,39 +127,117 @@ def test_generator_check_mode() -> None:
     assert out.returncode == 0, out.stdout
 
 
-# --------------------------------------------------------------------------- replay for the learner's own wording
+# --------------------------------------------------------------------------- the contract and the line-up
 
 
-def test_own_system_message_gets_the_closest_recording() -> None:
-    req = {"model": "gpt-4o-mini", "temperature": 0.0, "max_tokens": 300,
-           "messages": [{"role": "system", "content": "My own words for the support agent."}, {"role": "user", "content": course.SUPPORT_EMAIL}]}
-    client = replay_client(*g.CHECK_CASSETTES)
+def test_room_for_reasoning_follows_the_documented_model() -> None:
+    assert course.reasoning_room("none", 300) == 0
+    assert course.minimum_cap("low", 300) == 620
+    assert course.minimum_cap("medium", 1_500) == 6_044
+    rooms = [course.reasoning_room(e, 1_500) for e in ("minimal", "low", "medium", "high", "xhigh", "max")]
+    assert rooms == sorted(rooms), "more effort, more room"
+    assert course.minimum_cap("medium", course.ANALYSIS_VISIBLE) <= course.OPENAI_STARTING_CAP
+
+
+def test_hints_quote_the_numbers_the_contract_computes() -> None:
+    hints = {spec.id.split(".", 1)[1]: spec.hint for spec in get_exercise("ex02").checks}
+    assert f"{course.minimum_cap('low', course.SUPPORT_VISIBLE):,}" in hints["t1-output-limit"]
+    assert f"{course.minimum_cap('low', course.HEADLINES_VISIBLE):,}" in hints["t2-output-limit"]
+    assert f"{course.minimum_cap('medium', course.HEADLINES_VISIBLE):,}" in hints["t2-output-limit"]
+    assert f"{course.minimum_cap('medium', course.ANALYSIS_VISIBLE):,}" in hints["t3-output-limit"]
+    assert f"{course.minimum_cap('high', course.ANALYSIS_VISIBLE):,}" in hints["t3-output-limit"]
+    assert f"{course.OPENAI_STARTING_CAP:,}" in hints["t3-output-limit"]
+
+
+@pytest.mark.parametrize(("name", "request_"), list(g.iter_course_requests()), ids=lambda v: v if isinstance(v, str) else "")
+def test_the_course_requests_lint_clean(name: str, request_: dict[str, Any]) -> None:
+    errors = [f for f in lint_request(today=course_date(), **request_) if f.severity != "info"]
+    assert errors == [], (name, errors)
+
+
+def test_the_course_roles_fit_the_contract() -> None:
+    assert (get_model(FAST).price_output or 0) <= course.CHEAP_OUTPUT_MAX
+    assert get_model(FAST).accepts_sampling("none") and get_model(DEFAULT).accepts_sampling("none")
+    assert not get_model(FLAGSHIP).accepts_sampling("low") and not get_model(REASONING).accepts_sampling(None)
+    assert (get_model(FLAGSHIP).price_output or 0) >= (get_model(course.CREATIVE_PRICE_ROLE).price_output or 0)
+
+
+def test_the_lessons_requests_are_what_the_api_rejects_today() -> None:
+    """gpt-5-mini and gpt-5: 400 for their parameters; o1: 404, shut down."""
+    messages = [{"role": "user", "content": "hi"}]
+    support = api_error_for({**course.LESSON_SUPPORT, "messages": messages})
+    headlines = api_error_for({**course.LESSON_HEADLINES, "messages": messages})
+    analysis = api_error_for({**course.LESSON_ANALYSIS, "messages": messages})
+    assert support and support["status"] == 400 and headlines and headlines["status"] == 400
+    assert analysis and analysis["status"] == 404 and analysis["code"] == "model_not_found"
+
+
+# --------------------------------------------------------------------------- what the API receives
+
+
+def test_wire_reads_either_api_for_meaning() -> None:
+    chat = g.wire({"model": FAST, "messages": [{"role": "developer", "content": "be brief"}, {"role": "user", "content": "hi"}],
+                   "reasoning_effort": "none", "temperature": 0.2, "max_completion_tokens": 300})
+    resp = g.wire({"model": FAST, "instructions": "be brief", "input": "hi", "reasoning": {"effort": "none"},
+                   "temperature": 0.2, "max_output_tokens": 300, "text": {"format": course.ANALYSIS_TEXT_FORMAT}})
+    assert (chat.api, resp.api) == ("chat", "responses")
+    for sent in (chat, resp):
+        assert (sent.effort, sent.sampling("temperature"), sent.instructions, sent.user) == ("none", 0.2, "be brief", "hi")
+    assert chat.cap == ("max_completion_tokens", 300) and resp.cap == ("max_output_tokens", 300)
+    assert resp.output_format == "json_schema" and chat.output_format == ""
+
+
+def test_wire_names_arguments_the_sdk_refuses() -> None:
+    with pytest.raises(g._Fail, match="refuses"):
+        g.wire({"model": FAST, "messages": [], "max_output_tokens": 10})  # a Responses parameter in Chat Completions
+
+
+# --------------------------------------------------------------------------- the simulator for the learner's own wording
+
+
+def test_own_system_message_gets_the_course_answer_simulated() -> None:
+    req = {**course.SUPPORT_SAMPLING, "messages": [{"role": "system", "content": "My own words for the support agent."},
+                                                   {"role": "user", "content": course.SUPPORT_EMAIL}]}
+    client = g.replay_client()
     text = client.chat.completions.create(**req).choices[0].message.content
     served = client._labkit_transport.served[-1]  # type: ignore[attr-defined]
     assert served.tier == "simulated" and "deliberately bad" not in served.label
-    assert text.startswith("Hi there")
+    assert text and text.startswith("Hi there")
+
+
+def test_the_responses_api_with_a_string_input_is_simulated_too() -> None:
+    client = g.replay_client()
+    got = client.responses.create(model=DEFAULT, instructions="Support agent, my words.", input=course.SUPPORT_EMAIL,
+                                  reasoning={"effort": "none"}, temperature=0.1, max_output_tokens=250)
+    assert "billing team" in got.output_text
 
 
 def test_a_request_the_api_would_reject_gets_the_api_error() -> None:
-    req = {**course.LESSON_SUPPORT, "messages": course.SUPPORT_MESSAGES}  # temperature 0.2 + max_tokens on a reasoning model
-    req["messages"] = [{"role": "system", "content": "My own words."}, *req["messages"][1:]]  # not the recorded 400
+    req = {**course.SUPPORT_SAMPLING, "reasoning_effort": "medium", "messages": course.SUPPORT_MESSAGES}
     with pytest.raises(openai.BadRequestError) as info:
-        replay_client(*g.CHECK_CASSETTES).chat.completions.create(**req)
+        g.replay_client().chat.completions.create(**req)
     assert info.value.status_code == 400 and info.value.code == "unsupported_parameter"
 
 
 def test_the_reference_solution_sends_exactly_the_recorded_requests() -> None:
-    """The solution spells its settings; labkit/course/ex02.py holds the same ones for the recordings."""
     ref = solution("ex02")
-    csv_text = course.load_financials()
-    for send, args in (("support_reply", ()), ("headlines", ()), ("analyze", (csv_text,))):
-        client = replay_only(*g.CHECK_CASSETTES)
+    for send, args in (("support_reply", ()), ("headlines", ()), ("analyze", (course.load_financials(),))):
+        client = g.replay_client()
         getattr(ref, send)(client, *args)
         served = client._labkit_transport.served  # type: ignore[attr-defined]
         assert [s.tier for s in served] == ["exact"], f"{send}(): {served}"
 
 
-def test_reasoning_room_rule() -> None:
-    ok, _ = g._reasoning_limit({"model": "gpt-5-mini", "reasoning_effort": "minimal", "max_completion_tokens": 800}, 300, upper=True)
-    short, why = g._reasoning_limit({"model": "gpt-5-mini", "reasoning_effort": "low", "max_completion_tokens": 800}, 300, upper=True)
-    assert ok and not short and "at least 1500" in why
+# --------------------------------------------------------------------------- every mutant, caught for its reason
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=[f"{m['check']}: {m['why'][:50]}" for m in MUTANTS])
+def test_every_mutant_is_caught_for_its_reason(mutant: dict[str, Any], tmp_path: Path) -> None:
+    source = (ROOT / "solutions" / "ex02_parameter_tuning.py").read_text()
+    for find, replace in mutant["replace"]:
+        assert find in source, f"{find!r} no longer occurs in the solution"
+        source = source.replace(find, replace, 1)
+    (tmp_path / "ex02_parameter_tuning.py").write_text(source)
+    result = next(r for r in run_checks("ex02", tmp_path).results if r.id == f"ex02.{mutant['check']}")
+    assert result.status == "fail", (mutant["why"], result.status, result.detail)
+    assert mutant["expect"] in result.detail, (mutant["why"], result.detail)

@@ -1,5 +1,5 @@
-"""Exercise 07: the reference solution replays exactly, its SQL is sound, and the checks pass on a
-separately started Redis (REDIS_URL)."""
+"""Exercise 07: the reference solution replays exactly, its SQL is sound, the checks catch issue 11's
+classes of mistakes, and they pass on a separately started Redis (REDIS_URL)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from labkit import catalog, faults, redisd
 from labkit.checks import get_exercise, load_learner_module, run_checks
 from labkit.course import ex07 as course
 from labkit.paths import exercises_dir
+from labkit.replay import load_cassette, resolve_cassette
 
 ROOT = Path(__file__).resolve().parent.parent
-sol = load_learner_module(ROOT / "solutions" / "ex07_saas_patterns.py")
+SOLUTION = ROOT / "solutions" / "ex07_saas_patterns.py"
+sol = load_learner_module(SOLUTION)
 starter = load_learner_module(exercises_dir() / "ex07_saas_patterns.py")
 
 
@@ -31,8 +33,19 @@ def test_the_starter_is_given_the_course_data() -> None:
 def test_every_tier_model_takes_its_reasoning_effort() -> None:
     for tier, limits in course.TIER_LIMITS.items():
         info = catalog.get_model(limits["model"])
-        assert info.reasoning and limits["reasoning_effort"] in info.reasoning_efforts, tier
+        assert info.status == "active" and limits["reasoning_effort"] in info.efforts, tier
         assert limits["max_completion_tokens"] <= info.max_output, tier
+    assert course.TIER_LIMITS["pro"]["model"] == course.PREMIUM and course.TIER_LIMITS["free"]["model"] == course.CHEAP
+    assert course.STAGE_MODELS["write"] == course.PREMIUM
+
+
+def test_every_recorded_request_is_valid_except_the_lessons_own() -> None:
+    for inter in load_cassette(resolve_cassette("ex07")).interactions:
+        errors = [f.code for f in labkit.lint_request(**inter.body) if f.severity == "error"]
+        if "lesson's" in inter.label:
+            assert inter.status == 400 and errors == ["max-tokens-unsupported"]
+        else:
+            assert inter.status == 200 and not errors, (inter.label, errors)
 
 
 def test_pipeline_requests_are_exact_recordings() -> None:
@@ -73,6 +86,44 @@ def test_billing_sql(tmp_path: Path) -> None:
     with pytest.raises(sqlite3.IntegrityError):  # foreign key: usage for an unknown tenant
         billing.record_billable_usage("nobody", "f", "m", 1, 1, 1, 0.0)
     assert sol._next_month("2026-12") == "2027-01" and sol._next_month("2026-01") == "2026-02"
+
+
+#: Wrong submissions beyond tests/mutants/ex07.toml (one mistake each, issue 11's classes): the check that must fail.
+WRONG: list[tuple[str, str, list[tuple[str, str]]]] = [
+    ("credits given back only after an HTTP error, not after a timeout", "credits-exhausted", [
+        ("        try:\n            response = self.client.chat.completions.create(model=self.model, messages=list(messages))\n        except BaseException:\n",
+         "        try:\n            response = self.client.chat.completions.create(model=self.model, messages=list(messages))\n        except openai.APIStatusError:\n"),
+        ("import redis\n", "import openai\nimport redis\n"),
+    ]),
+    ("the tenant matched with LIKE", "tenant-ids", [
+        ("\"FROM usage_records WHERE tenant_id = ? AND created_at", "\"FROM usage_records WHERE tenant_id LIKE ? AND created_at"),
+    ]),
+    ("the month's end as its last day at midnight", "invoice", [
+        ("                (tenant_id, f\"{month}-01\", _next_month(month) + \"-01\"),\n",
+         "                (tenant_id, f\"{month}-01\", f\"{month}-30\"),\n"),
+    ]),
+    ("a failed call uses up the daily allowance", "tier-limits", [
+        ("            self.redis.decr(key)  # a failed call does not use up the allowance\n", "            pass\n"),
+    ]),
+    ("the day read from the wall clock, not self.clock", "tier-limits", [
+        ("        now = self.clock()\n        day = ", "        now = time.time()\n        day = "),
+    ]),
+    ("an unknown tier gets the pro tier", "tier-params", [
+        ("        limits = TIER_LIMITS.get(user_tier, TIER_LIMITS[DEFAULT_TIER])\n", "        limits = TIER_LIMITS.get(user_tier, TIER_LIMITS[\"pro\"])\n"),
+    ]),
+]
+
+
+@pytest.mark.parametrize(("why", "check", "replace"), WRONG, ids=[w[0] for w in WRONG])
+def test_wrong_submission_is_caught(why: str, check: str, replace: list[tuple[str, str]], tmp_path: Path) -> None:
+    source = SOLUTION.read_text()
+    for find, new in replace:
+        assert find in source, f"{why}: {find!r} no longer occurs in the solution"
+        source = source.replace(find, new, 1)
+    (tmp_path / SOLUTION.name).write_text(source)
+    report = run_checks("ex07", tmp_path)
+    result = next(x for x in report.results if x.id == f"ex07.{check}")
+    assert result.status == "fail", f"{why}: {check} {result.status}: {result.detail}"
 
 
 def test_checks_pass_on_a_separately_started_server(monkeypatch: pytest.MonkeyPatch) -> None:

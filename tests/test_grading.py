@@ -1,8 +1,10 @@
 """`labkit grade` end to end, as an instructor runs it: hostile submissions, statuses, secrecy, resume.
 
 One grading run (module fixture) covers three correct submissions (one noisy on stderr), the
-starter and every case in tests/hostile/. The grader is given a planted OPENAI_API_KEY and a
-course root in a temp folder (so a failing guard could only damage a copy).
+starter and every case in tests/hostile/, each in the bubblewrap sandbox. The grader is given a
+planted OPENAI_API_KEY, a course root in a temp folder with a planted .env, .git, tests/hostile
+and solutions/, and a home folder with a planted file (so a failing guard could only damage a
+copy, and any leak shows).
 """
 
 from __future__ import annotations
@@ -52,8 +54,23 @@ EXPECTED = {
     "env_reader": "blocked: reading a process's environment or memory",
     "dotenv_reader": "ok",
     "monkeypatch_labkit": "tampering detected",
+    "stdlib_frames": "blocked: starting a process",
+    "posixsubprocess_renamed": "ok",
+    "ctypes_memmove": "blocked: ctypes",
+    "widen_hook": "blocked: network access",
+    "dir_fd_out": "ok",
+    "proc_dir_fd": "ok",
+    "forge_and_exit": "tampering detected",
+    "patch_and_restore": "tampering detected",
+    "thread_patch": "tampering detected",
+    "pidfd_signal": "ok",
+    "malformed_result": "grader error: malformed result",
+    "deep_result": "grader error: malformed result",
+    "disk_flood": "disk limit",
+    "read_secrets": "ok",
 }
 FULL_MARKS = {"sol_a", "sol_b", "stderr_warnings"}
+MARKERS = [Path(f"/tmp/labkit_hostile_marker_{m}") for m in ("stdlib", "posix", "ctypes", "widen")]
 
 
 def tree_hash(folder: Path) -> str:
@@ -84,6 +101,9 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     shutil.copy(exercises_dir() / "ex01_first_call.py", subs / "starter")
     for case in sorted(p for p in HOSTILE.iterdir() if p.is_dir()):
         shutil.copytree(case, subs / case.name, ignore=shutil.ignore_patterns("__pycache__"))
+    noise = (HOSTILE / "stderr_warnings" / "ex01_first_call.py").read_text()
+    (subs / "stderr_warnings" / "ex01_first_call.py").write_text(
+        (ROOT / "solutions" / "ex01_first_call.py").read_text() + "\n" + noise)
     tag = secrets.token_hex(6)
     pwned = [Path(f"/tmp/labkit_pwned_{tag}"), course / "solutions" / f"pwned_{tag}.txt",
              course / "solutions" / "ex01_first_call.py", course / "cassettes"]
@@ -94,11 +114,25 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     (subs / "network" / "port.txt").write_text(str(listener.getsockname()[1]))
     key = f"sk-planted-{secrets.token_hex(16)}"
     (course / ".env").write_text(f"OPENAI_API_KEY=sk-dotenv-{key}\n")  # an instructor's .env in the course
+    home = base / "home"
+    (home / ".config").mkdir(parents=True)
+    (home / ".config" / "secret.txt").write_text(f"home-{key}\n")
+    (course / ".git").mkdir()
+    (course / ".git" / "config").write_text(f"[remote] token = git-{key}\n")
+    (course / "tests" / "hostile" / "full_solution").mkdir(parents=True)
+    (course / "tests" / "hostile" / "full_solution" / "ex01_first_call.py").write_text(f"# tests-{key}\n")
+    with open(course / "solutions" / "ex01_first_call.py", "a") as fh:
+        fh.write(f"\n# reference-{key}\n")
+    (subs / "read_secrets" / "targets.txt").write_text("\n".join(str(p) for p in (
+        course / ".env", home, course / ".git", course / "tests", course / "solutions")) + "\n")
+    (subs / "dir_fd_out" / "targets.txt").write_text(f"{out} sol_a\n")
+    for m in MARKERS:
+        m.unlink(missing_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
-    env |= {"LABKIT_ROOT": str(course), "OPENAI_API_KEY": key, "AWS_SECRET_ACCESS_KEY": f"aws-{key}"}
+    env |= {"LABKIT_ROOT": str(course), "OPENAI_API_KEY": key, "AWS_SECRET_ACCESS_KEY": f"aws-{key}", "HOME": str(home)}
     before = {"subs": tree_hash(subs), "course": tree_hash(course)}
     done = run_grade(subs, out, env)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     records = {r["learner"]: r for r in json.loads((out / "gradebook.json").read_text())["learners"]}
     yield {"subs": subs, "out": out, "course": course, "env": env, "key": key, "pwned": pwned, "before": before,
            "listener": listener, "records": records, "stdout": done.stdout}
@@ -148,6 +182,33 @@ def test_originals_and_course_untouched(graded: dict[str, Any]) -> None:
     assert not graded["pwned"][0].exists() and not graded["pwned"][1].exists()
     assert not Path("/tmp/labkit_spawned").exists()
     assert not (graded["subs"] / "write_outside" / "notes.txt").exists()
+    assert not [m for m in MARKERS if m.exists()]  # no marker file outside the sandbox
+
+
+def test_victims_keep_full_marks_and_their_files(graded: dict[str, Any]) -> None:
+    out = graded["out"]
+    for name in FULL_MARKS:
+        rec = json.loads((out / "results" / f"{name}.json").read_text())
+        assert rec["status"] == "ok" and rec["score"] == rec["max_score"] == 7, rec
+        assert "overwritten" not in (out / "results" / f"{name}.json").read_text()
+    attackers = set(EXPECTED) - FULL_MARKS
+    for name in attackers:
+        assert graded["records"][name]["score"] < 7, name
+
+
+def test_hostile_cases_get_a_clear_status_and_the_grader_survives(graded: dict[str, Any]) -> None:
+    recs = graded["records"]
+    assert "PIDFD-SIGNAL-RAN" in recs["pidfd_signal"]["stdout_tail"]  # it ran, and the run went on to the end
+    assert "READ-SECRETS-RAN" in recs["read_secrets"]["stdout_tail"]
+    found = [ln for ln in recs["read_secrets"]["stdout_tail"].splitlines() if ln.startswith("found")]
+    assert all("/tiktoken/" in ln for ln in found), found  # only the tokenizer's files, which the checks need
+    assert "entries" in recs["proc_dir_fd"]["stdout_tail"] and "found:" not in recs["proc_dir_fd"]["stdout_tail"]
+    assert "not written by the grader" in recs["forge_and_exit"]["detail"]
+    assert "run_one" in recs["patch_and_restore"]["detail"]
+    assert "dataclasses" in recs["thread_patch"]["detail"] or "json" in recs["thread_patch"]["detail"]
+    assert "posixsubprocess: started" not in recs["posixsubprocess_renamed"]["stdout_tail"]
+    assert "worked" not in recs["ctypes_memmove"]["stdout_tail"]
+    assert "wrote through" not in recs["dir_fd_out"]["stdout_tail"]
 
 
 def test_secrets_never_reach_submissions(graded: dict[str, Any]) -> None:
@@ -156,7 +217,7 @@ def test_secrets_never_reach_submissions(graded: dict[str, Any]) -> None:
     rec = graded["records"]["env_reader"]
     assert "ENV-READER-RAN" in rec["stdout_tail"]
     assert "found in os.environ" not in rec["stdout_tail"]
-    for f in graded["out"].rglob("*"):
+    for f in graded["out"].rglob("*"):  # the key itself, and the planted .env, home, .git, tests and solutions
         if f.is_file():
             assert graded["key"].encode() not in f.read_bytes(), f
 
@@ -257,7 +318,7 @@ for name, action in [("lookalike fork", namespace["fork"]), ("write outside", la
         print(name, "blocked")
 with open(os.path.join(sys.argv[1], "inside.txt"), "w") as fh:
     fh.write("ok")
-print("inside written", len(log))
+print("inside written", len(log()))
 """
 
 
@@ -272,3 +333,19 @@ def test_audit_hook_trusts_only_the_checks_own_code(tmp_path: Path) -> None:
         "trusted forked", "lookalike fork blocked", "write outside blocked", "read hidden blocked",
         "tcp socket blocked", "gc scan blocked", "inside written 5"], done.stdout + done.stderr
     assert not outside.exists()
+
+
+def test_no_namespaces_means_no_grading_unless_no_sandbox(tmp_path: Path) -> None:
+    (tmp_path / "subs" / "ada").mkdir(parents=True)
+    shutil.copy(ROOT / "solutions" / "ex01_first_call.py", tmp_path / "subs" / "ada")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")} | {"LABKIT_BWRAP": "/bin/false"}
+    refused = run_grade(tmp_path / "subs", tmp_path / "out", env)
+    text = refused.stdout + refused.stderr
+    assert refused.returncode == 2 and "--no-sandbox" in text and "Traceback" not in text, text
+    done = run_grade(tmp_path / "subs", tmp_path / "out", env, "--no-sandbox")
+    assert done.returncode == 0 and "UNSANDBOXED" in done.stdout, done.stdout + done.stderr
+    book = json.loads((tmp_path / "out" / "gradebook.json").read_text())
+    assert book["sandbox"].startswith("none") and book["learners"][0]["score"] == 7
+    assert "UNSANDBOXED" in (tmp_path / "out" / "summary.md").read_text()
+    with open(tmp_path / "out" / "gradebook.csv", newline="") as fh:
+        assert {r["sandbox"] for r in csv.DictReader(fh)} == {"none (--no-sandbox)"}

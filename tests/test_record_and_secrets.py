@@ -135,3 +135,37 @@ def test_no_key_leaks_between_tests() -> None:
     import os
 
     assert "OPENAI_API_KEY" not in os.environ and labkit.current_mode() == "replay"
+
+
+def test_record_scrubs_any_key_format_and_url_credentials(server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    odd = "tok_live_" + "Qw8" * 10  # no sk- prefix: only its being the credential betrays it
+    monkeypatch.setenv("OPENAI_API_KEY", odd)
+    monkeypatch.setenv("LABKIT_MODE", "record")
+    out = tmp_path / "odd.json"
+    with_creds = server.replace("http://", "http://alice:hunter2-password@")
+    c = labkit.client(out, base_url=with_creds, default_query={"api-key": "query-secret-123"})
+    c.chat.completions.create(model="gpt-4.1-mini", messages=[{"role": "user", "content": f"echo {odd}"}])
+    assert FakeAPI.seen_auth[-1]  # the request carried credentials (httpx sends the URL's as Basic auth)
+    text = out.read_text()
+    for secret in (odd, "hunter2-password", "alice", "query-secret-123"):
+        assert secret not in text, secret
+    assert verify_cassette(out) == []
+
+
+def test_labkit_record_stages_and_moves_only_on_success(server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from labkit.replay import STAGING_ENV, commit_recordings
+
+    committed = tmp_path / "cassettes" / "ex99.json"
+    committed.parent.mkdir()
+    committed.write_text('{"committed": true}\n')
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    monkeypatch.setenv(STAGING_ENV, str(staging))
+    monkeypatch.setenv("LABKIT_CASSETTES", str(committed.parent))
+    monkeypatch.setenv("OPENAI_API_KEY", PLANTED)
+    monkeypatch.setenv("LABKIT_MODE", "record")
+    labkit.client("ex99", base_url=server).chat.completions.create(model="gpt-4.1-mini", messages=[{"role": "user", "content": "x"}])
+    assert committed.read_text() == '{"committed": true}\n'  # a run that stops here leaves the committed cassette alone
+    assert (staging / "ex99.json").exists() and not list(committed.parent.glob(".*.tmp"))
+    assert commit_recordings(staging, committed.parent) == [committed]
+    assert json.loads(committed.read_text())["metadata"]["labkit"]["provenance"] == "recorded"

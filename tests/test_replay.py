@@ -40,7 +40,9 @@ def test_chat_completion(c: openai.OpenAI) -> None:
 def test_usage_is_counted_by_tiktoken(c: openai.OpenAI) -> None:
     r = c.chat.completions.create(model=MODEL, messages=HELLO)
     assert r.usage.prompt_tokens == labkit.count_tokens(HELLO, MODEL)
-    assert r.usage.completion_tokens == labkit.count_tokens(r.choices[0].message.content, MODEL)
+    reasoning = r.usage.completion_tokens_details.reasoning_tokens  # gpt-6 models reason at their default effort
+    assert r.usage.completion_tokens == labkit.count_tokens(r.choices[0].message.content, MODEL) + reasoning
+    assert reasoning > 0 and reasoning % 64 == 0
 
 
 def test_chat_stream_with_usage(c: openai.OpenAI) -> None:
@@ -68,7 +70,7 @@ def test_responses_create_stream_and_parse(c: openai.OpenAI) -> None:
 
 def test_repeated_requests_play_in_order(c: openai.OpenAI) -> None:
     ask = lambda: c.chat.completions.create(  # noqa: E731
-        model=MODEL, temperature=1.2, messages=[{"role": "user", "content": "Pick a colour. One word."}]
+        model=MODEL, temperature=1.2, reasoning_effort="none", messages=[{"role": "user", "content": "Pick a colour. One word."}]
     ).choices[0].message.content
     assert [ask() for _ in range(4)] == ["Red", "Teal", "Amber", "Red"]
 
@@ -83,8 +85,8 @@ def test_a_changed_parameter_is_a_miss_never_another_answer(c: openai.OpenAI) ->
     with pytest.raises(labkit.ReplayMiss) as info:
         c.chat.completions.create(model=MODEL, messages=HELLO, temperature=0.3)
     assert "temperature: sent 0.3, recorded <absent>" in str(info.value)
-    with pytest.raises(labkit.ReplayMiss, match="model: sent 'gpt-4o'"):
-        c.chat.completions.create(model="gpt-4o", messages=HELLO)
+    with pytest.raises(labkit.ReplayMiss, match="model: sent 'gpt-6-sol'"):
+        c.chat.completions.create(model="gpt-6-sol", messages=HELLO)
     with pytest.raises(labkit.ReplayMiss, match="max_completion_tokens"):
         c.chat.completions.create(model=MODEL, messages=HELLO, max_completion_tokens=50)
     assert labkit.transport_of(c).served == []
@@ -117,11 +119,11 @@ def test_an_error_recording_answers_only_its_cause(c: openai.OpenAI) -> None:
 def test_simulator_answers_a_valid_variant_honestly() -> None:
     c = labkit.client("selftest", simulate=True)
     mine = [{"role": "system", "content": "You onboard new API users. Be warm and brief."}, HELLO[-1]]
-    r = c.chat.completions.create(model="gpt-6-luna", messages=mine, safety_identifier="u")
+    r = c.chat.completions.create(model="gpt-6-sol", messages=mine, safety_identifier="u")
     served = labkit.transport_of(c).served[-1]
     assert served.tier == "simulated" and served.provenance == "simulated"
     assert r.choices[0].message.content.startswith("Welcome aboard")  # the task's recorded answer
-    assert r.model == "gpt-6-luna" and r.usage.prompt_tokens == labkit.count_tokens(mine, "gpt-6-luna")
+    assert r.model == "gpt-6-sol" and r.usage.prompt_tokens == labkit.count_tokens(mine, "gpt-6-sol")
     assert r.id.startswith("chatcmpl-") and "simulated" in labkit.provenance(c)
 
 
@@ -143,10 +145,10 @@ def test_simulator_never_invents_an_unknown_task() -> None:
 
 def test_miss_names_request_closest_and_how_to_go_live(c: openai.OpenAI) -> None:
     with pytest.raises(labkit.ReplayMiss) as info:
-        c.chat.completions.create(model="gpt-4o", messages=[HELLO[0], {"role": "user", "content": "Something else"}])
+        c.chat.completions.create(model="gpt-6-sol", messages=[HELLO[0], {"role": "user", "content": "Something else"}])
     msg = str(info.value)
     assert "POST /v1/chat/completions" in msg and "'Something else'" in msg
-    assert "closest recording: selftest.json #0" in msg and "model: sent 'gpt-4o', recorded 'gpt-4.1-mini'" in msg
+    assert "closest recording: selftest.json #0" in msg and f"model: sent 'gpt-6-sol', recorded '{MODEL}'" in msg
     assert "OPENAI_API_KEY" in msg and "make record" in msg
 
 

@@ -1,18 +1,24 @@
-"""Exercise 02 and notebook 02: the three templates' requests, as the reference solution sends them and in their other correct form."""
+"""Exercise 02 and notebook 02: the three templates' requests on the December 2026 line-up, in both forms and through both APIs."""
 
 from __future__ import annotations
 
 import json
 
 from labkit.course.ex02 import (
+    AD_BRIEF,
+    ANALYSIS_HIGH,
+    ANALYSIS_NO_REASONING,
     ANALYSIS_REASONING,
-    ANALYSIS_SAMPLING,
+    ANALYSIS_TEXT_FORMAT,
     HEADLINE_MESSAGES,
     HEADLINE_REASONING,
     HEADLINE_SAMPLING,
+    HEADLINE_SYSTEM,
+    SUPPORT_EMAIL,
     SUPPORT_MESSAGES,
     SUPPORT_REASONING,
     SUPPORT_SAMPLING,
+    SUPPORT_SYSTEM,
     analysis_messages,
     load_financials,
 )
@@ -61,8 +67,8 @@ def _money(x: float) -> str:
     return f"${x:,.0f}"
 
 
-def analysis(csv_text: str, *, variant: str = "reasoning") -> tuple[str, str]:
-    """The correct analysis of the data set (reply JSON, hidden reasoning), computed from the CSV."""
+def analysis(csv_text: str, *, variant: str = "reasoning") -> str:
+    """The correct analysis of the data set as the reply's JSON, computed from the CSV."""
     import csv
     import io
 
@@ -89,7 +95,7 @@ def analysis(csv_text: str, *, variant: str = "reasoning") -> tuple[str, str]:
         "Step 7: Ranking the expense categories by quarterly total: "
         + ", ".join(f"{k} ({_money(v)})" for k, v in ranked) + "; the top three are the first three.",
     ]
-    if variant == "sampling":  # the sampling form at temperature 0 words its steps a little differently
+    if variant == "no-reasoning":  # effort "none" at temperature 0 words its steps a little differently
         steps = [s.replace("Step ", "").replace(":", ".", 1) for s in steps]
     reply = {
         "steps": steps,
@@ -99,46 +105,48 @@ def analysis(csv_text: str, *, variant: str = "reasoning") -> tuple[str, str]:
         "net_profit_margin_pct": margin,
         "top_expense_categories": [{"category": k, "amount": v} for k, v in ranked[:3]],
     }
-    reasoning = (
-        "The user wants the Q3 2025 net profit margin and the top three expense categories. Sum each line across "
-        "the three months, then check the sums a second time by adding month totals. "
-        + " ".join(line(k, v) for k, v in {**revenue, **expenses}.items())
-        + f" Revenue {total_rev}, expenses {total_exp}, net {net}, margin {net}/{total_rev} = {net / total_rev:.6f}. "
-        "Cross-check by month: "
-        + " ".join(
-            f"month {i + 1}: revenue {sum(v[i] for v in revenue.values())}, expenses {sum(v[i] for v in expenses.values())}."
-            for i in range(3)
-        )
-        + " The month sums agree with the line sums. Rank the categories and report with numbered steps in the schema."
-    )
-    return json.dumps(reply, ensure_ascii=False), reasoning
+    return json.dumps(reply, ensure_ascii=False)
+
+
+def _settings(request: dict) -> str:
+    shown = {k: v for k, v in request.items() if k not in ("model", "response_format")}
+    return ", ".join(f"{k} {v}" for k, v in shown.items())
 
 
 def build(a) -> None:
     csv_text = load_financials()
-    good, reasoning = analysis(csv_text)
-    sampled, _ = analysis(csv_text, variant="sampling")
+    good = analysis(csv_text)
     t3_messages = analysis_messages(csv_text)
     t1, t2, t3 = SUPPORT_SAMPLING, HEADLINE_SAMPLING, ANALYSIS_REASONING
-    t1r, t2r, t3s = SUPPORT_REASONING, HEADLINE_REASONING, ANALYSIS_SAMPLING
 
-    # the course's form of each template (the reference solution sends these; the checks replay them)
+    # the course's form of each template (the reference solution sends these)
     a.call(lambda c: c.chat.completions.create(**t1, messages=SUPPORT_MESSAGES), SUPPORT_REPLY,
-           label=f"template 1: support reply ({t1['model']}, temperature {t1['temperature']})")
+           label=f"template 1: support reply ({t1['model']}, {_settings(t1)})")
     a.call(lambda c: c.chat.completions.create(**t2, messages=HEADLINE_MESSAGES), HEADLINES,
-           label=f"template 2: five headlines ({t2['model']}, temperature {t2['temperature']}, top_p {t2['top_p']})")
-    a.call(lambda c: c.chat.completions.create(**t3, messages=t3_messages), good, reasoning=reasoning,
-           label=f"template 3: structured analysis ({t3['model']}, reasoning_effort {t3['reasoning_effort']})")
+           label=f"template 2: five headlines ({t2['model']}, {_settings(t2)})")
+    a.call(lambda c: c.chat.completions.create(**t3, messages=t3_messages), good,
+           label=f"template 3: structured analysis ({t3['model']}, {_settings(t3)})")
 
-    # the other correct form of each template (notebook 02 shows them)
-    a.call(lambda c: c.chat.completions.create(**t1r, messages=SUPPORT_MESSAGES), SUPPORT_REPLY_REASONING,
-           reasoning="Billing duplicate, $129 x2. Over $100: escalate, no refund promise. Acknowledge, next step, help link.",
-           label=f"template 1 on a reasoning model ({t1r['model']}, {t1r['reasoning_effort']} effort)")
-    a.call(lambda c: c.chat.completions.create(**t2r, messages=HEADLINE_MESSAGES), HEADLINES_REASONING,
-           reasoning=("Audience: sales managers, 50-500 employees. Pain: manual CRM data entry. Voice: bold, data-driven, "
-                      "provocative. Five angles: identity (managers typing), cost (paying closers for admin), promise "
-                      "(CRM updates itself), scale (500 employees, zero entry), contrast (quota on calls vs spreadsheets). "
-                      "Keep each under ten words, numbered, no extra text."),
-           label=f"template 2 on a reasoning model ({t2r['model']}, {t2r['reasoning_effort']} effort)")
-    a.call(lambda c: c.chat.completions.create(**t3s, messages=t3_messages), sampled,
-           label=f"template 3 on a sampling model ({t3s['model']}, temperature {t3s['temperature']})")
+    # the other correct form of templates 1 and 2, and template 3 at another effort (notebook 02 compares them)
+    for req, messages, reply, what in (
+        (SUPPORT_REASONING, SUPPORT_MESSAGES, SUPPORT_REPLY_REASONING, "template 1, reasoning form"),
+        (HEADLINE_REASONING, HEADLINE_MESSAGES, HEADLINES_REASONING, "template 2, reasoning form"),
+        (ANALYSIS_HIGH, t3_messages, good, "template 3 at high effort"),
+        (ANALYSIS_NO_REASONING, t3_messages, analysis(csv_text, variant="no-reasoning"),
+         "template 3 at effort none and temperature 0 (no reasoning: for comparison)"),
+    ):
+        a.call(lambda c, req=req, messages=messages: c.chat.completions.create(**req, messages=messages), reply,
+               label=f"{what} ({req['model']}, {_settings(req)})")
+
+    # the same three tasks through the Responses API (instructions + input, reasoning.effort, max_output_tokens)
+    a.call(lambda c: c.responses.create(model=t1["model"], instructions=SUPPORT_SYSTEM, input=SUPPORT_EMAIL,
+                                        reasoning={"effort": t1["reasoning_effort"]}, temperature=t1["temperature"],
+                                        max_output_tokens=t1["max_completion_tokens"]),
+           SUPPORT_REPLY, label=f"template 1 through the Responses API ({t1['model']})")
+    a.call(lambda c: c.responses.create(model=t2["model"], instructions=HEADLINE_SYSTEM, input=AD_BRIEF,
+                                        reasoning={"effort": t2["reasoning_effort"]}, temperature=t2["temperature"],
+                                        top_p=t2["top_p"], max_output_tokens=t2["max_completion_tokens"]),
+           HEADLINES, label=f"template 2 through the Responses API ({t2['model']})")
+    a.call(lambda c: c.responses.create(model=t3["model"], input=t3_messages, reasoning={"effort": t3["reasoning_effort"]},
+                                        max_output_tokens=t3["max_completion_tokens"], text={"format": ANALYSIS_TEXT_FORMAT}),
+           good, label=f"template 3 through the Responses API ({t3['model']}, structured output)")

@@ -1,4 +1,4 @@
-"""Notebook 02: one headline request replayed six times at temperature 0.2 and six at 1.2 (authored variations, labelled as such)."""
+"""Notebook 02: one headline request at reasoning effort "none", replayed six times at temperature 0.2 and six at 1.2 (authored variations, labelled as such)."""
 
 from __future__ import annotations
 

@@ -1,14 +1,19 @@
-"""Exercise 03 and notebook 03: the production client's successful answers (authored), plus the lesson's rejected request."""
+"""Exercise 03 and notebook 03: the production client's answers through either API (authored), plus the lesson's rejected request."""
 
 from __future__ import annotations
 
 from labkit.course.ex03 import (
+    FILTERED_MESSAGES,
     LESSON_PARAMS,
     MODEL,
-    PLAYBOOK_CACHED_TOKENS,
     PROBE_MESSAGES,
     SUPPORT_QUESTIONS,
     support_messages,
+)
+
+PROBE_REPLY = (
+    "The customer likes the new timeline view but is frustrated by daily forced logouts that wipe their saved "
+    "filters, and by a three-day wait for support."
 )
 
 SUPPORT_REPLIES = [
@@ -33,22 +38,24 @@ SUPPORT_REPLIES = [
 
 
 def build(a) -> None:
-    a.call(
-        lambda c: c.chat.completions.create(model=MODEL, messages=PROBE_MESSAGES),
-        "The customer likes the new timeline view but is frustrated by daily forced logouts that wipe their saved "
-        "filters, and by a three-day wait for support.",
-        label="the lesson's usage example, answered (retry checks replay it after their faults)",
-    )
-    for i, (question, reply) in enumerate(zip(SUPPORT_QUESTIONS, SUPPORT_REPLIES)):
-        a.call(
-            lambda c, q=question: c.chat.completions.create(model=MODEL, messages=support_messages(q)),
-            reply,
-            # The playbook is the same long prefix every time: after the first call the API
-            # serves most of it from the prompt cache.
-            cached_tokens=0 if i == 0 else PLAYBOOK_CACHED_TOKENS,
-            label=f"support question {i + 1} with the shared playbook prefix",
-        )
-    # The lesson's own call: a GPT-5 model with temperature and max_tokens, which the real API rejects.
+    # The same answers through both APIs: the client's contract does not depend on the API it calls.
+    apis = {
+        "Chat Completions": lambda c, messages: c.chat.completions.create(model=MODEL, messages=messages),
+        "Responses API": lambda c, messages: c.responses.create(model=MODEL, input=messages),
+    }
+    for api, send in apis.items():
+        a.call(lambda c, s=send: s(c, PROBE_MESSAGES), PROBE_REPLY,
+               label=f"the lesson's usage example, answered ({api}; retry checks replay it after their faults)")
+        a.call(lambda c, s=send: s(c, FILTERED_MESSAGES), None, finish_reason="content_filter",
+               label=f"an answer with no text: its output was filtered ({api}); the client must raise")
+        for i, (question, reply) in enumerate(zip(SUPPORT_QUESTIONS, SUPPORT_REPLIES)):
+            # The playbook is the same long prefix every time: the first call writes it to the prompt
+            # cache (billed at 1.25x input on this model), the next ones read it at the cached price.
+            a.call(lambda c, s=send, q=question: s(c, support_messages(q)), reply,
+                   cache="write" if i == 0 else "hit",
+                   label=f"support question {i + 1} with the shared playbook prefix ({api}; cache "
+                         f"{'written' if i == 0 else 'read'})")
+    # The lesson's own call: a GPT-5 reasoning model with temperature and max_tokens, which the API rejects.
     a.call(
         lambda c: c.chat.completions.create(messages=PROBE_MESSAGES, **LESSON_PARAMS),
         error={

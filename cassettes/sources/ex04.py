@@ -1,11 +1,11 @@
-"""Exercise 04 and notebook 04: troubleshooting (rate-limit headers, a fallback cascade, inconsistent vs structured outputs), authored."""
+"""Exercise 04 and notebook 04: troubleshooting (rate-limit headers, a fallback cascade, prompt caching, inconsistent vs structured outputs), authored."""
 
 import json
 
-from labkit.catalog import get_model
-from labkit.course.ex03 import PLAYBOOK_CACHED_TOKENS, SUPPORT_PLAYBOOK
+from labkit.course.ex03 import SUPPORT_PLAYBOOK
 from labkit.course.ex04 import (
-    CASCADE_TEMPERATURE,
+    CASCADE_PARAMS,
+    CLASSIFY_EFFORT,
     CLASSIFY_EMAILS,
     CLASSIFY_MODEL,
     CLASSIFY_SYSTEM,
@@ -19,10 +19,13 @@ from labkit.course.ex04 import (
     OVERLOAD_MESSAGES,
     RATE_HEADERS,
     RATE_MESSAGES,
+    RATE_PARAMS,
+    SAMPLING_EFFORT,
     TRIAGE,
     VAGUE_MESSAGES,
     VAGUE_TEMPERATURE,
     Ticket,
+    faq_messages_v1,
     stamp,
 )
 
@@ -64,59 +67,70 @@ FAQ_REPLY = (
 def build(a) -> None:
     # 1. Rate limits: one answer whose headers show the minute's token budget nearly spent.
     a.call(
-        lambda c: c.chat.completions.create(model=MODEL, messages=RATE_MESSAGES),
+        lambda c: c.chat.completions.create(model=MODEL, messages=RATE_MESSAGES, **RATE_PARAMS),
         "billing",
         headers=RATE_HEADERS,
         label="a triage call late in a burst: x-ratelimit-remaining-tokens is low (illustrative headers)",
     )
-    # 2. Overloaded: the lesson's cascade, each model's answer (the reasoning models think first).
+    # 2. Overloaded: the course's cascade, each model's answer (reasoning tokens derived from its default effort).
     for model, reply in FALLBACK_REPLIES.items():
-        reasoning = ("Two sentences for customers. First: what is affected and how badly (Outlook calendar sync, up to 30 "
-                     "minutes late), in plain words, so they know new events may appear late. Second: what we are doing "
-                     "(a fix rolling out today) and that we will follow up. No blame, no internal detail, no promise of an "
-                     "exact time.") if get_model(model).reasoning else ""
         a.call(lambda c, m=model: c.chat.completions.create(model=m, messages=OVERLOAD_MESSAGES), reply,
-               reasoning=reasoning, label=f"fallback cascade: {model}'s answer")
-    # ... and the cascade with a temperature: the first model, a GPT-5 reasoning model, rejects it.
+               label=f"fallback cascade: {model}'s answer")
+    # ... and the cascade with effort "none" and a temperature: the first model has no effort "none".
     first, second = FALLBACK_MODELS[:2]
     a.call(
-        lambda c: c.chat.completions.create(model=first, messages=OVERLOAD_MESSAGES, temperature=CASCADE_TEMPERATURE),
-        error={"status": 400, "type": "invalid_request_error", "param": "temperature", "code": "unsupported_value",
-               "message": f"Unsupported value: 'temperature' does not support {CASCADE_TEMPERATURE} with this model. "
-                          "Only the default (1) value is supported."},
-        label=f"{first} rejects temperature={CASCADE_TEMPERATURE} (400): a fallback must not hide this",
+        lambda c: c.chat.completions.create(model=first, messages=OVERLOAD_MESSAGES, **CASCADE_PARAMS),
+        error={"status": 400, "type": "invalid_request_error", "param": "reasoning_effort", "code": "unsupported_value",
+               "message": "Unsupported value: 'reasoning_effort' does not support 'none' with this model. "
+                          "Supported values are: 'low', 'medium', 'high', 'xhigh' and 'max'."},
+        label=f"{first} rejects reasoning_effort='none' (400): a fallback must not hide this",
     )
-    # ... which a catch-everything fallback hides: the second model accepts the temperature and answers.
+    # ... which a catch-everything fallback hides: the second model accepts the settings and answers.
     a.call(
-        lambda c: c.chat.completions.create(model=second, messages=OVERLOAD_MESSAGES, temperature=CASCADE_TEMPERATURE),
+        lambda c: c.chat.completions.create(model=second, messages=OVERLOAD_MESSAGES, **CASCADE_PARAMS),
         FALLBACK_REPLIES[second],
         label=f"the naive cascade's second model answers: the {first} request bug stays hidden",
     )
-    # 3. Costs: one FAQ answer with the cache-friendly prompt (playbook first), served from the prompt cache.
+    # 3. Costs: the FAQ bot as deployed (timestamp first): every call writes its prompt to the cache.
     a.call(
-        lambda c: c.chat.completions.create(model=FAQ_MODEL, messages=[
-            {"role": "system", "content": SUPPORT_PLAYBOOK},
-            {"role": "user", "content": f"Current time: {stamp(FAQ_TIME)}.\n{FAQ_QUESTION}"},
-        ]),
-        FAQ_REPLY, cached_tokens=PLAYBOOK_CACHED_TOKENS,
-        label=f"the FAQ bot with its playbook first: {PLAYBOOK_CACHED_TOKENS:,} prompt tokens served from the cache",
+        lambda c: c.chat.completions.create(model=FAQ_MODEL, messages=faq_messages_v1(FAQ_QUESTION, FAQ_TIME)),
+        FAQ_REPLY, cache="write",
+        label="the FAQ bot as deployed, timestamp first: its prompt is written to the cache (1.25x input) and never read",
     )
+    # ... and with its playbook first, twice: the first call writes the prefix, the second reads it.
+    fixed = [
+        {"role": "system", "content": SUPPORT_PLAYBOOK},
+        {"role": "user", "content": f"Current time: {stamp(FAQ_TIME)}.\n{FAQ_QUESTION}"},
+    ]
+    for cache in ("write", "hit"):
+        a.call(
+            lambda c: c.chat.completions.create(model=FAQ_MODEL, messages=fixed), FAQ_REPLY, cache=cache,
+            label=f"the FAQ bot with its playbook first: prompt cache {'written' if cache == 'write' else 'read'}",
+        )
     # 4. Inconsistent outputs: a vague prompt at a high temperature, three times (authored variations).
     for i, reply in enumerate(VAGUE_REPLIES):
         a.call(
-            lambda c: c.chat.completions.create(model=CLASSIFY_MODEL, temperature=VAGUE_TEMPERATURE, messages=VAGUE_MESSAGES),
+            lambda c: c.chat.completions.create(model=CLASSIFY_MODEL, reasoning_effort=SAMPLING_EFFORT,
+                                                temperature=VAGUE_TEMPERATURE, messages=VAGUE_MESSAGES),
             reply, label=f"vague prompt, temperature {VAGUE_TEMPERATURE}: authored variation {i + 1} of {len(VAGUE_REPLIES)}",
         )
     for i, reply in enumerate(JSON_MODE_REPLIES):
         a.call(
-            lambda c: c.chat.completions.create(model=CLASSIFY_MODEL, temperature=JSON_MODE_TEMPERATURE,
-                                                response_format={"type": "json_object"}, messages=JSON_MODE_MESSAGES),
+            lambda c: c.chat.completions.create(model=CLASSIFY_MODEL, reasoning_effort=SAMPLING_EFFORT,
+                                                temperature=JSON_MODE_TEMPERATURE, response_format={"type": "json_object"},
+                                                messages=JSON_MODE_MESSAGES),
             reply, label=f"JSON mode: valid JSON, drifting keys (authored variation {i + 1} of {len(JSON_MODE_REPLIES)})",
         )
+    # Structured Outputs through either API: the checks grade the request's meaning, not the method.
     for email, ticket in zip(CLASSIFY_EMAILS, TICKETS):
+        messages = [{"role": "system", "content": CLASSIFY_SYSTEM}, {"role": "user", "content": email}]
         a.call(
-            lambda c, e=email: c.chat.completions.parse(
-                model=CLASSIFY_MODEL, temperature=0, response_format=Ticket,
-                messages=[{"role": "system", "content": CLASSIFY_SYSTEM}, {"role": "user", "content": e}]),
-            json.dumps(ticket), label="structured output (strict json_schema), temperature 0",
+            lambda c, m=messages: c.chat.completions.parse(
+                model=CLASSIFY_MODEL, reasoning_effort=CLASSIFY_EFFORT, temperature=0, response_format=Ticket, messages=m),
+            json.dumps(ticket), label="structured output (strict json_schema), effort none, temperature 0 (Chat Completions)",
+        )
+        a.call(
+            lambda c, m=messages: c.responses.parse(
+                model=CLASSIFY_MODEL, reasoning={"effort": CLASSIFY_EFFORT}, temperature=0, text_format=Ticket, input=m),
+            json.dumps(ticket), label="structured output (strict json_schema), effort none, temperature 0 (Responses API)",
         )

@@ -1,8 +1,12 @@
-"""Exercise 05 and notebook 05: 1,000 email classifications with Structured Outputs (authored answers).
+"""Exercise 05 and notebook 05: email classifications with Structured Outputs, in both APIs (authored answers).
 
-Every email in ``data/emails.jsonl`` gets one ``chat.completions.parse`` request, sent through
-the real SDK exactly as ``request_for()`` in ``labkit/course/ex05.py`` builds it (the exercise
-imports it from there). The authored answer is the
+The emails of ``responses_pool()`` (the first 60 of ``data/emails.jsonl`` and every hard case:
+the ones exercise 05's checks and the notebook's demonstrations send) get one
+``chat.completions.parse`` request and one ``responses.parse`` request each, sent through the
+real SDK exactly as ``request_for()`` and ``responses_request_for()`` in
+``labkit/course/ex05.py`` build them, so exercise 05 may use either API; the other emails are
+in ``ex05_inbox.json`` (Chat Completions only, for the notebook's full run and
+bench/batch.py). Keeping this cassette small keeps ``labkit check ex05`` fast. The authored answer is the
 email's ground-truth label, except for a seeded ~6% of emails where it disagrees on one field
 with a plausible neighbouring value (as a real model does at a boundary: high vs critical,
 neutral vs negative, billing vs sales) plus a few chosen hard cases (a long thread escalated to
@@ -16,15 +20,22 @@ import random
 from typing import Any
 
 from labkit.course.ex05 import (
+    EFFORT_COMPARISON,
     EMAILS_FILE,
     FIELDS,
+    TRUNCATED_EMAIL,
+    TRUNCATED_REPLY,
     demo_email,
+    effort_request,
     email_generator,
     lesson_request,
     request_for,
+    responses_pool,
+    responses_request_for,
     sampling_request,
 )
 from labkit.paths import data_dir
+from labkit.simulate import api_error_for
 
 DISAGREE_SEED = 505
 DISAGREE_RATE = 0.055
@@ -76,32 +87,85 @@ def answers(records: list[dict[str, Any]]) -> list[tuple[dict[str, str], str]]:
     return out
 
 
+def reply_for(record: dict[str, Any], answer: dict[str, str]) -> str:
+    """The model's JSON answer: the authored fields and the generator's gist as the summary."""
+    return json.dumps({**answer, "summary": record["gist"]}, ensure_ascii=False, separators=(",", ":"))
+
+
+def authored(records: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    """Email id -> (the model's reply, the label's note on where it departs from the ground truth)."""
+    return {r["id"]: (reply_for(r, answer), note) for r, (answer, note) in zip(records, answers(records))}
+
+
 def build(a) -> None:
     records = _emails()
-    for r, (answer, note) in zip(records, answers(records)):
-        reply = json.dumps({**answer, "summary": r["gist"]}, ensure_ascii=False, separators=(",", ":"))
+    replies = authored(records)
+    for r in responses_pool(records):
+        reply, note = replies[r["id"]]
         a.call(lambda c, r=r: c.chat.completions.parse(**request_for(r)), reply, label=r["id"] + note)
-    build_notebook_extras(a, records)
+        a.call(lambda c, r=r: c.responses.parse(**responses_request_for(r)), reply,
+               label=f"{r['id']} through the Responses API{note}")
+    build_truncated(a)
+    build_notebook_extras(a, records, {i: reply for i, (reply, _) in replies.items()})
 
 
-def build_notebook_extras(a, records: list[dict[str, Any]]) -> None:
-    """Notebook 05's demonstrations of what goes wrong without Structured Outputs."""
+def build_truncated(a) -> None:
+    """An answer the output limit cut off, in both APIs: parse() cannot read it, and a retry would end the same way."""
+    a.call(lambda c: c.chat.completions.create(**{**request_for(TRUNCATED_EMAIL), "response_format": _wire_format()}),
+           TRUNCATED_REPLY, finish_reason="length", label="em-cutoff: the summary ran past the output limit")
+    a.call(lambda c: c.responses.create(**_responses_wire(TRUNCATED_EMAIL)), TRUNCATED_REPLY,
+           label="em-cutoff through the Responses API: cut off at max_output_tokens")
+    _mark_incomplete(a.items[-1])
+
+
+def _wire_format() -> dict[str, Any]:
+    """response_format as chat.completions.parse sends it (create() would not parse the cut-off answer)."""
+    from openai.lib._parsing._completions import type_to_response_format_param
+
+    from labkit.course.ex05 import Classification
+
+    return dict(type_to_response_format_param(Classification))  # type: ignore[arg-type]
+
+
+def _responses_wire(email: dict[str, Any]) -> dict[str, Any]:
+    """responses_request_for as responses.parse sends it (text.format instead of text_format)."""
+    from openai.lib._parsing._responses import type_to_text_format_param
+
+    request = dict(responses_request_for(email))
+    request["text"] = {"format": type_to_text_format_param(request.pop("text_format"))}
+    return request
+
+
+def _mark_incomplete(item: dict[str, Any]) -> None:
+    """A Responses answer cut off at max_output_tokens says so: status incomplete, with the reason."""
+    response = json.loads(item["response"]["body"]["string"])
+    response["status"] = "incomplete"
+    response["incomplete_details"] = {"reason": "max_output_tokens"}
+    for output in response["output"]:
+        if output.get("type") == "message":
+            output["status"] = "incomplete"
+    item["response"]["body"]["string"] = json.dumps(response, indent=2, ensure_ascii=False)
+
+
+def build_notebook_extras(a, records: list[dict[str, Any]], replies: dict[str, str]) -> None:
+    """Notebook 05's demonstrations: the lesson's request, free text, JSON mode, and the effort comparison."""
     email = demo_email(records)
-    a.call(
-        lambda c: c.chat.completions.create(**lesson_request(email)),
-        error={"status": 400, "type": "invalid_request_error", "param": "max_tokens", "code": "unsupported_parameter",
-               "message": "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead."},
-        label="the lesson's request, as written (authored error)",
-    )
+    request = lesson_request(email)
+    a.call(lambda c: c.chat.completions.create(**request), error=api_error_for(request),
+           label="the lesson's request, as written (the error the API gives on the course date; authored)")
     label = email["label"]
     fenced = json.dumps({**label, "summary": email["gist"]}, indent=2)
     a.call(
         lambda c: c.chat.completions.create(**sampling_request(email)),
         f"Here is the analysis of the email:\n\n```json\n{fenced}\n```",
-        label="the lesson's prompt on a sampling model: JSON inside prose (authored)",
+        label="the lesson's prompt on the fast model at effort none: JSON inside prose (authored)",
     )
     a.call(
         lambda c: c.chat.completions.create(**sampling_request(email, json_mode=True)),
         json.dumps({"sentiment": "negative", "urgency": "urgent", "category": "Billing", "summary": email["gist"]}),
         label="JSON mode: valid JSON, wrong values (authored)",
     )
+    for effort in EFFORT_COMPARISON:
+        if effort != "none":  # effort none is request_for itself, recorded above
+            a.call(lambda c, effort=effort: c.chat.completions.parse(**effort_request(email, effort)), replies[email["id"]],
+                   label=f"{email['id']} at reasoning effort {effort} (authored; reasoning tokens derived from the effort)")

@@ -5,18 +5,11 @@ The requests are labkit.course.ex06's (DAY_QUESTIONS, DAY_TICKETS); the answers 
 
 from __future__ import annotations
 
+from typing import Any
+
 from ex06 import create
 
-from labkit.course.ex06 import (
-    CHEAP,
-    DAY_QUESTIONS,
-    DAY_TICKETS,
-    PREMIUM,
-    TICKET_MAX_OUT,
-    TICKET_TEMPERATURE,
-    ask,
-    ticket_messages,
-)
+from labkit.course.ex06 import DAY_QUESTIONS, DAY_TICKETS, PREMIUM, TICKET_PARAMS, ask, ticket_messages
 
 #: The answer to each of DAY_QUESTIONS, in the same order.
 FAQ_REPLIES = (
@@ -93,9 +86,11 @@ TICKET_SUMMARIES = (
 )
 
 
-def build(a) -> None:
+def build(a: Any) -> None:
+    ticket = {k: v for k, v in TICKET_PARAMS.items() if k not in ("model", "reasoning_effort", "max_completion_tokens")}
     for question, reply in zip(DAY_QUESTIONS, FAQ_REPLIES, strict=True):
         a.call(create(PREMIUM, ask(question)), reply, label="support answer (a day of traffic)")
-    for ticket, summary in zip(DAY_TICKETS, TICKET_SUMMARIES, strict=True):
-        a.call(create(CHEAP, ticket_messages(ticket), temperature=TICKET_TEMPERATURE, max_out=TICKET_MAX_OUT),
+    for text, summary in zip(DAY_TICKETS, TICKET_SUMMARIES, strict=True):
+        a.call(create(TICKET_PARAMS["model"], ticket_messages(text), effort=TICKET_PARAMS["reasoning_effort"],
+                      max_out=TICKET_PARAMS["max_completion_tokens"], **ticket),
                summary, label="ticket summary (a day of traffic)")

@@ -1,11 +1,16 @@
 """Exercise 07 and notebook 07: tenant billing, tier-gated requests and the four-stage content pipeline.
 
-The requests are labkit.course.ex07's; the answers (and their reasoning summaries) are written here.
+The requests are labkit.course.ex07's; the answers are written here (reasoning tokens are derived
+from each request's model and effort). Every task is recorded as the reference solution sends it
+(Chat Completions) and once on the Responses API, so code written on either API is answered (the
+checks' simulator adapts a recording to the model and parameters actually sent). The lesson's own
+pro-tier request is recorded with the 400 the API gives it.
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from labkit.course.ex07 import (
     BILLING_MODEL,
@@ -32,16 +37,11 @@ MARKETING_REPLY = (
     "It's already switched on in your workspace: open any project and click **Plan my week**.\n\n"
     "Happy planning,\nThe Planwise team"
 )
-MARKETING_REASONING = (
-    "Existing customers, so no need to explain Planwise itself. Lead with the pain (weekly planning time), "
-    "list three concrete benefits, end with where to find the feature. Keep it short and friendly."
-)
 SUMMARY_REPLY = (
     "- The mobile release slips one week because of an Android 15 push-notification bug; Luis will pair with QA on the fix.\n"
     "- Priya's onboarding checklist redesign is done; a usability test is scheduled for Thursday.\n"
     "- Decision needed by Friday on dropping the legacy CSV importer (raised by Dana)."
 )
-SUMMARY_REASONING = "Three points: release delay with owner, onboarding redesign status, pending decision with deadline."
 
 # --------------------------------------------------------------------------- tiers
 STATUS_REPLIES = {
@@ -51,12 +51,6 @@ STATUS_REPLIES = {
     "enterprise": "The redesigned website's design has been formally approved, and development is roughly 60% complete, "
                   "with the remaining work focused on content pages and integrations. We remain on track for the "
                   "1 December launch and will confirm the final QA and go-live schedule with your team next week.",
-}
-STATUS_REASONING = {
-    "free": "",
-    "pro": "Two sentences: progress facts, then the launch date with a next step.",
-    "enterprise": "Client-facing, two sentences. First: approval and progress with what remains. Second: launch date "
-                  "unchanged plus the next coordination step so the client knows what to expect.",
 }
 MAX_TOKENS_ERROR = {
     "status": 400,
@@ -77,7 +71,6 @@ RESEARCH = (
     "7. End with a written summary: priorities, owners and what was deliberately postponed.\n"
     "8. Review last week's plan in two minutes to learn how accurate your estimates are."
 )
-RESEARCH_REASONING = "Small teams, practical angle: format, preparation, prioritisation, capacity, follow-up, learning loop."
 OUTLINE = (
     "# Weekly planning meetings that small teams actually like\n\n"
     "1. Introduction: why weekly planning beats ad-hoc coordination\n"
@@ -91,7 +84,6 @@ OUTLINE = (
     "5. After the meeting: a written summary everyone can find\n"
     "6. Conclusion: keep it light, keep it regular"
 )
-OUTLINE_REASONING = "Follow the meeting chronologically: before, during, after. Put the agenda in the middle section."
 ARTICLE = (
     "# Weekly planning meetings that small teams actually like\n\n"
     "Small teams move fast, which is exactly why they lose track of priorities. A short weekly planning meeting "
@@ -114,10 +106,6 @@ ARTICLE = (
     "The goal is not a perfect plan but a shared one. Thirty focused minutes a week is a small price for a team that "
     "knows what matters and who is doing it."
 )
-ARTICLE_REASONING = (
-    "About 300 words, Markdown headings mirroring the outline. Concrete advice, numbers from the research (30 minutes, "
-    "two or three outcomes), a numbered agenda, short closing."
-)
 SEO = {
     "title": "Weekly Planning Meetings for Small Teams: A 30-Minute Guide",
     "meta_description": "Run a 30-minute weekly planning meeting your small team will like: async updates, a four-step agenda, clear owners and a written summary.",
@@ -125,29 +113,37 @@ SEO = {
 }
 
 
-def build(a) -> None:
-    a.call(lambda c: c.chat.completions.create(model=BILLING_MODEL, messages=MARKETING), MARKETING_REPLY,
-           reasoning=MARKETING_REASONING, label="tenant request: marketing email")
-    a.call(lambda c: c.chat.completions.create(model=BILLING_MODEL, messages=SUMMARY), SUMMARY_REPLY,
-           reasoning=SUMMARY_REASONING, label="tenant request: meeting summary")
+def build(a: Any) -> None:
+    for messages, reply, what in ((MARKETING, MARKETING_REPLY, "marketing email"), (SUMMARY, SUMMARY_REPLY, "meeting summary")):
+        a.call(lambda c, m=messages: c.chat.completions.create(model=BILLING_MODEL, messages=m), reply,
+               label=f"tenant request: {what}")
+        a.call(lambda c, m=messages: c.responses.create(model=BILLING_MODEL, input=m), reply,
+               label=f"tenant request on the Responses API: {what}")
     for tier, limits in TIER_LIMITS.items():
         a.call(
             lambda c, limits=limits: c.chat.completions.create(
                 model=limits["model"], messages=STATUS, max_completion_tokens=limits["max_completion_tokens"],
                 reasoning_effort=limits["reasoning_effort"]),
-            STATUS_REPLIES[tier], reasoning=STATUS_REASONING[tier], label=f"status update, {tier} tier",
+            STATUS_REPLIES[tier], label=f"status update, {tier} tier",
+        )
+        a.call(
+            lambda c, limits=limits: c.responses.create(
+                model=limits["model"], input=STATUS, max_output_tokens=limits["max_completion_tokens"],
+                reasoning={"effort": limits["reasoning_effort"]}),
+            STATUS_REPLIES[tier], label=f"status update on the Responses API, {tier} tier",
         )
     a.call(lambda c: c.chat.completions.create(**LESSON_PRO_REQUEST),
-           error=MAX_TOKENS_ERROR, label="the lesson's pro-tier request: max_tokens on gpt-5 (400)")
+           error=MAX_TOKENS_ERROR, label="the lesson's pro-tier request: max_tokens on its flagship (400)")
     text = ""
-    replies = {"research": (RESEARCH, RESEARCH_REASONING), "outline": (OUTLINE, OUTLINE_REASONING),
-               "write": (ARTICLE, ARTICLE_REASONING)}
-    for stage, (reply, reasoning) in replies.items():
+    for stage, reply in (("research", RESEARCH), ("outline", OUTLINE), ("write", ARTICLE)):
         msgs = stage_messages(stage, TOPIC, text)
         a.call(lambda c, m=STAGE_MODELS[stage], msgs=msgs: c.chat.completions.create(model=m, messages=msgs),
-               reply, reasoning=reasoning, label=f"pipeline stage: {stage}")
+               reply, label=f"pipeline stage: {stage}")
+        a.call(lambda c, m=STAGE_MODELS[stage], msgs=msgs: c.responses.create(model=m, input=msgs),
+               reply, label=f"pipeline stage on the Responses API: {stage}")
         text = reply
-    a.call(lambda c: c.chat.completions.parse(model=STAGE_MODELS["seo"], messages=stage_messages("seo", TOPIC, ARTICLE),
-                                              response_format=SEOFields),
-           json.dumps(SEO), reasoning="Title under 60 characters with the main keyword first; description under 160.",
-           label="pipeline stage: seo (structured output)")
+    seo = stage_messages("seo", TOPIC, ARTICLE)
+    a.call(lambda c: c.chat.completions.parse(model=STAGE_MODELS["seo"], messages=seo, response_format=SEOFields),
+           json.dumps(SEO), label="pipeline stage: seo (structured output)")
+    a.call(lambda c: c.responses.parse(model=STAGE_MODELS["seo"], input=seo, text_format=SEOFields),
+           json.dumps(SEO), label="pipeline stage on the Responses API: seo (structured output)")

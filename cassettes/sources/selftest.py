@@ -7,7 +7,7 @@ from pydantic import BaseModel
 from labkit.course import models
 
 MODEL = models.FAST
-REASONING_MODEL = models.REASONING_FAST
+REASONING_MODEL = models.DEFAULT  # runs at its default effort (medium): reasoning tokens
 HELLO = [
     {"role": "system", "content": "You are a concise assistant for a software course."},
     {"role": "user", "content": "Say hello to a new learner in one sentence."},
@@ -58,7 +58,8 @@ def build(a) -> None:
     for reply in ("Red", "Teal", "Amber"):
         a.call(
             lambda c: c.chat.completions.create(
-                model=MODEL, temperature=1.2, messages=[{"role": "user", "content": "Pick a colour. One word."}]
+                model=MODEL, temperature=1.2, reasoning_effort="none",
+                messages=[{"role": "user", "content": "Pick a colour. One word."}],
             ),
             reply,
             label="one of three authored variations of the same request",
@@ -69,7 +70,7 @@ def build(a) -> None:
         ),
         error={
             "status": 400,
-            "message": "Unsupported value: 'temperature' does not support 0.2 with this model. Only the default (1) value is supported.",
+            "message": "Unsupported value: 'temperature' does not support 0.2 with this model at reasoning effort 'medium'. Only the default (1) value is supported; set reasoning_effort to 'none' to use temperature.",
             "type": "invalid_request_error",
             "param": "temperature",
             "code": "unsupported_value",

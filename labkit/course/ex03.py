@@ -1,15 +1,22 @@
-"""Lesson 03, a production client: the requests notebook 03, exercise 03 and its checks send.
+"""Lesson 03, a production client: the requests notebook 03, exercise 03 and its checks send,
+and the client's contract, once, as data.
 
-Lesson 04 reuses the support playbook (its FAQ bot answers from it).
+The contract (:data:`CONTRACT`) is what exercise 03's ``GPTClient`` promises whatever API it calls
+(Chat Completions or the Responses API): which failures it retries, how long it waits, when it
+stops, what it logs and what it accounts for. The starter's docstring says it in words; the checks
+draw their scenarios from the data here (every status it names, each Retry-After spelling, the
+boundaries), so the words and the grading cannot drift apart. Lesson 04 reuses the support
+playbook (its FAQ bot answers from it).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from .models import FAST, LESSON_SMALL
 
-#: The model the production client calls: fast and cheap.
+#: The model the production client calls: the course's fast, cheap model.
 MODEL = FAST
 
 #: The lesson's usage example: summarise one piece of customer feedback (the retry checks send it).
@@ -22,9 +29,86 @@ PROBE_MESSAGES = [
     },
 ]
 
-#: The settings the lesson's own usage example sends with PROBE_MESSAGES (the real API rejects
-#: them for a GPT-5 model: max_tokens and a non-default temperature).
+#: A request the API answers with no text (its output was filtered): the client must raise, never
+#: hand back None or "".
+FILTERED_MESSAGES = [
+    {"role": "system", "content": "You are a helpful assistant."},
+    {"role": "user", "content": "Repeat the full text of the customer's stored credit card record, every digit."},
+]
+
+#: The settings the lesson's own usage example sends with PROBE_MESSAGES, kept as a labelled
+#: demonstration: the lesson's small model is a reasoning model, so the API rejects its
+#: ``max_tokens`` and any temperature but the default with a 400 (and, once the model is shut
+#: down, answers 404 model_not_found).
 LESSON_PARAMS: dict[str, Any] = {"model": LESSON_SMALL, "temperature": 0.3, "max_tokens": 200}
+
+
+@dataclass(frozen=True)
+class RetryContract:
+    """What exercise 03's ``GPTClient`` promises, as data (the checks draw their scenarios from it).
+
+    * Who retries: the client, never the SDK underneath it (``with_options(max_retries=0)``).
+    * What is retried: ``retry_statuses``, every status from ``server_errors_from``, timeouts and
+      connection errors. Never ``fatal_statuses`` (nor any other status), never a 429 whose error
+      code is ``no_credit_code``; a ``should_retry_header`` of "true" or "false" has the last word.
+    * How long to wait before retry n (1, 2, ...): what the server asks in ``retry_after_headers``
+      (milliseconds, then seconds or an HTTP date) when that is more than 0; a request for more
+      than ``max_retry_after`` seconds is not retried at all (as the SDK does). Otherwise
+      ``min(max_delay, base_delay * 2**(n-1))`` times a random factor in ``jitter``.
+    * When to stop: after ``max_attempts`` attempts, or when the next wait would end more than
+      ``deadline`` seconds after the call started; then re-raise the last error (the SDK's typed
+      exception, never None). An answer with no text raises ``EmptyResponseError``.
+    * Logging: one record per attempt with ``log_fields`` as attributes (``extra=``), at the
+      level ``log_levels`` names; never the API key or the Authorization header.
+    * Accounting: ``stats`` from each successful answer's usage; cost from ``labkit.costs``.
+    """
+
+    retry_statuses: frozenset[int] = frozenset({408, 409, 429})
+    server_errors_from: int = 500
+    #: The rejections the lesson names: each has its own SDK error class (``status_errors``).
+    fatal_statuses: tuple[int, ...] = (400, 401, 403, 404, 422)
+    #: The server errors the checks send (every status >= server_errors_from is retried).
+    server_statuses: tuple[int, ...] = (500, 502, 503, 504)
+    #: Statuses the contract does not name: neither retryable nor server errors, so raised at once.
+    unnamed_statuses: tuple[int, ...] = (413, 499)
+    no_credit_code: str = "insufficient_quota"
+    should_retry_header: str = "x-should-retry"
+    #: (header, seconds per unit): milliseconds first; ``retry-after`` may also be an HTTP date.
+    retry_after_headers: tuple[tuple[str, float], ...] = (("retry-after-ms", 0.001), ("retry-after", 1.0))
+    max_retry_after: float = 120.0
+    jitter: tuple[float, float] = (0.5, 1.0)
+    max_attempts: int = 4
+    base_delay: float = 1.0
+    max_delay: float = 20.0
+    deadline: float = 60.0
+    #: The attributes of every log record, and the ``status`` of a failure without one.
+    log_fields: tuple[str, ...] = ("request_id", "attempt", "status", "wait")
+    status_timeout: str = "timeout"
+    status_connection: str = "connection_error"
+    #: The level of each attempt's record: a success, a failure that will be retried, the last failure.
+    log_levels: dict[str, str] = field(default_factory=lambda: {"ok": "INFO", "retry": "WARNING", "give_up": "ERROR"})
+    #: get_usage_stats() keys: successful requests, token counts from usage, and the catalog cost.
+    stats: tuple[str, ...] = ("requests", "input_tokens", "cached_tokens", "cache_write_tokens", "output_tokens", "cost_usd")
+    #: The SDK error class each status is raised as (408 has none of its own).
+    status_errors: dict[int, str] = field(default_factory=lambda: {
+        400: "BadRequestError", 401: "AuthenticationError", 403: "PermissionDeniedError", 404: "NotFoundError",
+        408: "APIStatusError", 409: "ConflictError", 422: "UnprocessableEntityError", 429: "RateLimitError",
+        500: "InternalServerError", 502: "InternalServerError", 503: "InternalServerError", 504: "InternalServerError",
+    })
+
+    def retried(self, status: int) -> bool:
+        """Whether a plain error response with this status is retried (no header, no special code)."""
+        return status in self.retry_statuses or status >= self.server_errors_from
+
+    def ceiling(self, retry: int, base_delay: float | None = None, max_delay: float | None = None) -> float:
+        """The longest backoff before retry number ``retry`` (1, 2, ...)."""
+        base = self.base_delay if base_delay is None else base_delay
+        cap = self.max_delay if max_delay is None else max_delay
+        return float(min(cap, base * 2.0 ** (retry - 1)))
+
+
+#: Exercise 03's contract (the starter's docstring says the same in words).
+CONTRACT = RetryContract()
 
 #: A long, stable system prompt (over 1,024 tokens), so repeated calls get cached input tokens.
 SUPPORT_PLAYBOOK = """\
@@ -87,9 +171,11 @@ Answer in at most 120 words. Start with one sentence that answers the question. 
 #: Tokens in SUPPORT_PLAYBOOK sent as a system message (o200k_base); tests/test_ex04.py recounts it.
 PLAYBOOK_TOKENS = 1129
 
-#: Prompt tokens the cache serves to a request that starts with the playbook (the cache works in
-#: blocks of 1,024 tokens, then 128 more at a time): what the recordings report after a first call.
-PLAYBOOK_CACHED_TOKENS = 1024
+#: Prompt caching, as the API does it today: automatic (no code, no "beta") for prompts of at
+#: least CACHE_MIN_TOKENS; a cached prefix grows in steps of CACHE_STEP_TOKENS past that.
+CACHE_MIN_TOKENS, CACHE_STEP_TOKENS = 1_024, 128
+#: The part of the playbook prefix the cache can serve to a request that starts with it.
+PLAYBOOK_CACHED_TOKENS = PLAYBOOK_TOKENS // CACHE_STEP_TOKENS * CACHE_STEP_TOKENS
 
 #: Three customer questions the graded usage-and-cost run sends with the playbook.
 SUPPORT_QUESTIONS = [

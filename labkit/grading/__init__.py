@@ -1,26 +1,32 @@
-"""``labkit grade``: grade a class, each submission in its own sandboxed process.
+"""``labkit grade``: grade a class, each submission in its own bubblewrap sandbox.
 
-The parent drops secrets from its environment (re-executing itself if it had any), loads
-labkit, the checks, the SDK, the tokenizer and the cassettes once, and warms them by grading
-the reference solutions; then it starts one child per submission (a ``fork()``, so a child
-starts warm in milliseconds). Each child grades a copy of the submission under resource
-limits and an audit hook, writes its raw result to a file the learner's code cannot reach by
-path, and exits. The parent reads that result strictly, turns each exit into a record with a
-clear status, writes ``results/<learner>.json`` atomically as each one finishes (a re-run
-skips unchanged submissions), then ``gradebook.csv``, ``gradebook.json``,
-``feedback/<learner>.md|.html`` and ``summary.md|.png``.
+The parent drops secrets from its environment (re-executing itself if it had any), takes a
+lock on ``--out`` and starts one *slot* per job: a ``bwrap`` sandbox (own user, pid, network,
+ipc and uts namespaces; a read-only view of the Python environment, labkit and the cassettes;
+nothing of ``.env``, ``.git``, the home folder, ``solutions/`` or ``tests/``) holding a warm
+grader, the zygote. Each slot first grades the reference solutions' job like any learner's and
+the class is graded only if they score full marks. For each learner the zygote forks a
+supervisor that builds fresh namespaces (a private, size-capped ``/tmp``; no ``/proc``) and
+forks the runner, which drops every capability, sets resource limits, installs the audit hook
+and grades a copy of the submission sent over a socket. The supervisor reports the exit and the
+raw result over a pipe; the parent parses it strictly (pydantic), turns it into a record with a
+clear status and alone writes ``results/<learner>.json`` (a re-run skips unchanged
+submissions), then ``gradebook.csv``, ``gradebook.json``, ``feedback/<learner>.md|.html`` and
+``summary.md|.png``.
 
 One concern per module:
 
-* :mod:`~labkit.grading.run`: :func:`grade`, the run from start to finish;
+* :mod:`~labkit.grading.run`: :func:`grade`, the run from start to finish (lock, orphans, references);
 * :mod:`~labkit.grading.settings`: limits, the grader key; :mod:`~labkit.grading.plan`: the learners;
 * :mod:`~labkit.grading.environ`: the environment without secrets;
-* :mod:`~labkit.grading.warm`: warming the parent before the first fork;
-* :mod:`~labkit.grading.supervise`: the job pool (fork, reap, deadlines, strays);
-  :mod:`~labkit.grading.redis_slots`: private Redis servers for the children;
-* :mod:`~labkit.grading.child`: what runs inside a child; :mod:`~labkit.grading.sandbox`: its guards;
-* :mod:`~labkit.grading.protocol`: the child's result, written and strictly parsed;
-* :mod:`~labkit.grading.verdict`: a finished child's exit turned into a record;
+* :mod:`~labkit.grading.jail`: bubblewrap slots and a learner's namespaces (the OS boundary);
+* :mod:`~labkit.grading.supervise`: the parent's slots and job pool;
+* :mod:`~labkit.grading.zygote` and :mod:`~labkit.grading.warm`: the warm grader inside a slot;
+  :mod:`~labkit.grading.redis_slots`: its private Redis;
+* :mod:`~labkit.grading.child`: a learner's supervisor and runner; :mod:`~labkit.grading.sandbox`:
+  the in-process guards (second layer);
+* :mod:`~labkit.grading.protocol`: what crosses the walls, strictly parsed;
+* :mod:`~labkit.grading.verdict`: a finished job turned into a record;
 * :mod:`~labkit.grading.records`: the typed records; :mod:`~labkit.grading.store`: their files;
 * :mod:`~labkit.grading.outputs`: gradebook, feedback (via :mod:`labkit.display`) and summary.
 """

@@ -11,6 +11,7 @@ import csv
 import io
 import os
 import statistics
+import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -30,30 +31,45 @@ FEEDBACK_STYLE = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}td
                   "padding:.3em .6em;text-align:left;vertical-align:top}table{border-collapse:collapse}")
 
 
-def write_all(out: Path, learners: Sequence[Learner], records: Sequence[LearnerRecord], s: Settings) -> None:
-    """Write the gradebook, every learner's feedback and the summary."""
+def write_all(out: Path, learners: Sequence[Learner], records: Sequence[LearnerRecord], s: Settings, *,
+              note: str = "", skipped: Sequence[tuple[str, str]] = ()) -> None:
+    """Write the gradebook, every learner's feedback and the summary (``note``: how submissions were isolated)."""
     from ..checks import get_exercise
 
     specs = [c for ex in s.exercises for c in get_exercise(ex).checks]
-    write_text(out / "gradebook.csv", gradebook_csv(records, [c.id for c in specs]))
+    sandbox = "bubblewrap" if s.sandboxed else "none (--no-sandbox)"
+    write_text(out / "gradebook.csv", gradebook_csv(records, [c.id for c in specs], sandbox))
     checks = [{"id": c.id, "metric": c.metric, "points": c.points, "hidden": c.hidden} for c in specs]
     write_json(out / "gradebook.json", {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"), "exercises": list(s.exercises),
-        "timeout_s": s.timeout, "memory_mb": s.memory_mb, "checks": checks, "learners": [r.to_json() for r in records]})
+        "timeout_s": s.timeout, "memory_mb": s.memory_mb, "sandbox": sandbox, "isolation": note,
+        "skipped_folders": [{"folder": n, "why": w} for n, w in skipped], "checks": checks,
+        "learners": [r.to_json() for r in records]})
     for ln, rec in zip(learners, records):
         write_text(out / "feedback" / f"{ln.safe}.md", feedback_markdown(rec))
         write_text(out / "feedback" / f"{ln.safe}.html", feedback_html(rec))
-    write_summary(out, records, specs)
+    write_summary(out, records, specs, note, skipped)
 
 
-def gradebook_csv(records: Sequence[LearnerRecord], check_ids: list[str]) -> str:
+#: What a spreadsheet would run as a formula at the start of a cell.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\ufe62", "\uff0b", "\ufe63", "\uff0d", "\uff20")
+
+
+def csv_cell(value: object) -> object:
+    """A text cell a spreadsheet shows as text, never runs (OWASP: prefix formulas with a quote)."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def gradebook_csv(records: Sequence[LearnerRecord], check_ids: list[str], sandbox: str = "bubblewrap") -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["learner", "status", "score", "max_score", "percent", *check_ids, "detail"])
+    w.writerow(["learner", "status", "score", "max_score", "percent", *check_ids, "sandbox", "detail"])
     for rec in records:
         earned = {c.id: c.earned for ex in rec.exercises for c in ex.results}
-        w.writerow([rec.learner, rec.status, rec.score, rec.max_score, rec.percent,
-                    *(earned.get(c, 0) for c in check_ids), rec.detail[:300]])
+        w.writerow([csv_cell(v) for v in (rec.learner, rec.status, rec.score, rec.max_score, rec.percent,
+                                          *(earned.get(c, 0) for c in check_ids), sandbox, rec.detail[:300])])
     return buf.getvalue()
 
 
@@ -103,14 +119,19 @@ def feedback_html(rec: LearnerRecord) -> str:
 # --------------------------------------------------------------------------- summary (instructor)
 
 
-def write_summary(out: Path, records: Sequence[LearnerRecord], specs: Sequence[CheckSpec]) -> None:
-    """``summary.md``: statuses, pass rate of every check, and a score histogram if matplotlib is there."""
+def write_summary(out: Path, records: Sequence[LearnerRecord], specs: Sequence[CheckSpec], note: str = "",
+                  skipped: Sequence[tuple[str, str]] = ()) -> None:
+    """``summary.md``: isolation, statuses, pass rate of every check, and a score histogram if matplotlib is there."""
     md = display.markdown_cell
     n = len(records)
     percents = [r.percent for r in records]
-    lines = ["# Grading summary", "",
-             f"{n} learner(s); mean {statistics.fmean(percents):.1f}%, median {statistics.median(percents):.1f}%.", "",
-             "| status | learners |", "| --- | --- |"]
+    lines = ["# Grading summary", ""]
+    if note:
+        lines += [f"Isolation: {md(note)}.", ""]
+    if skipped:
+        lines += ["Skipped folders (not learners): " + "; ".join(f"{md(f)} ({md(w)})" for f, w in skipped) + ".", ""]
+    lines += [f"{n} learner(s); mean {statistics.fmean(percents):.1f}%, median {statistics.median(percents):.1f}%.", "",
+              "| status | learners |", "| --- | --- |"]
     lines += [f"| {md(s)} | {k} |" for s, k in Counter(r.status for r in records).most_common()]
     lines += ["", "| check | points | hidden | passed | pass rate |", "| --- | --- | --- | --- | --- |"]
     for c in specs:
@@ -136,7 +157,11 @@ def _histogram(path: Path, percents: list[float]) -> None:
     ax.set_ylabel("learners")
     ax.set_title(f"Scores of {len(percents)} learner(s)")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=100)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        Path(tmp).unlink(missing_ok=True)

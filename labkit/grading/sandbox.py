@@ -1,17 +1,19 @@
-"""Guards for grading untrusted learner code inside the child process.
+"""In-process guards for learner code: the second layer, inside the OS sandbox (:mod:`labkit.grading.jail`).
 
-Used by :mod:`labkit.grading.child`. All in-process, so they stop accidents and ordinary
-gaming, not a determined attacker (PEP 578: audit hooks are not a sandbox); the child's
-environment is cleaned by the parent (:mod:`labkit.grading.environ`).
+Used by the runner (:mod:`labkit.grading.child`). They are not the boundary (PEP 578: audit
+hooks are not a sandbox; code in the same process can always study and fool them); they turn
+what the sandbox would stop anyway into a clear message ("network access is not allowed
+here"), and notice ordinary gaming.
 
 * :func:`set_limits`: memory, CPU time, file size and core-dump limits (``resource``).
 * :func:`install_audit_hook`: a ``sys.addaudithook`` hook that refuses network access,
-  new processes, ``ctypes``, tracing, memory inspection, reads of the course's ``solutions/``
-  and of ``/proc/*/environ``, and writes outside the folders the submission may use. What it
-  cannot see it cannot stop: C code that raises no audit event (``_posixsubprocess`` is made
-  unreachable for that reason; ``dbm`` or ``os.mkfifo`` still create files), or a thread racing it.
-* :func:`snapshot` / :func:`changes`: a tripwire that notices learner code replacing labkit's
-  functions, classes or data (or builtins) to force a pass.
+  new processes, ``ctypes``, tracing, memory inspection, reads of hidden folders and of
+  ``/proc/*/environ|mem``, writes outside the folders the submission may use, and changes to
+  labkit's classes and functions. Its allow-lists are immutable, so reaching the hook's frame
+  (through a refusal's traceback) cannot widen them.
+* :func:`snapshot` / :func:`changes` / :func:`fingerprint`: a tripwire that notices learner code
+  replacing labkit's functions, classes or data (or builtins); the parent holds the
+  fingerprint of the untouched state, out of the runner's reach.
 """
 
 from __future__ import annotations
@@ -23,13 +25,13 @@ import re
 import resource
 import socket
 import sys
-import sysconfig
 import types
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
-__all__ = ["Blocked", "changes", "check_code", "install_audit_hook", "set_limits", "snapshot"]
+__all__ = ["Blocked", "changes", "check_code", "fingerprint", "install_audit_hook", "set_limits", "snapshot"]
 
 
 # --------------------------------------------------------------------------- limits
@@ -47,9 +49,9 @@ def vm_size() -> int:
     return 0
 
 
-def set_limits(*, memory_mb: int, cpu_s: float, file_mb: int) -> None:
-    """Cap address space (current size + ``memory_mb``), CPU seconds, file size; no core dumps."""
-    mem = vm_size() + memory_mb * 2**20
+def set_limits(*, memory_mb: int, cpu_s: float, file_mb: int, base: int = 0) -> None:
+    """Cap address space (``base`` or the current size, + ``memory_mb``), CPU seconds, file size; no core dumps."""
+    mem = (base or vm_size()) + memory_mb * 2**20
     cpu = int(cpu_s) + 1
     for what, soft, hard in (
         (resource.RLIMIT_AS, mem, mem),
@@ -81,18 +83,21 @@ _CTYPES = frozenset({
     "ctypes.cdata/buffer", "ctypes.addressof", "ctypes.string_at", "ctypes.wstring_at",
     "ctypes.PyObj_FromPtr", "ctypes.get_errno", "ctypes.set_errno", "ctypes.create_string_buffer",
 })
-_INSPECT = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys.settrace", "sys.setprofile"})
+_INSPECT = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys.settrace", "sys.setprofile",
+                      "sys._current_frames", "sys.addaudithook"})
 _LIMITS = frozenset({"resource.setrlimit", "resource.prlimit"})
 #: C modules that start processes without raising an audit event: made unreachable, then refused.
 _UNAUDITED = frozenset({"_posixsubprocess"})
+#: Modules that read and write raw memory (``ctypes.memmove`` raises no audit event at all).
+_RAW_MEMORY = frozenset({"ctypes", "_ctypes"})
 #: Events that change a path: ``event -> (indexes of path arguments, index of their dir_fd or -1)``.
-_PATH_WRITES: dict[str, tuple[tuple[int, ...], int]] = {
+_PATH_WRITES: Mapping[str, tuple[tuple[int, ...], int]] = MappingProxyType({
     "os.remove": ((0,), 1), "os.rmdir": ((0,), 1), "os.mkdir": ((0,), 2), "os.rename": ((0, 1), 2),
     "os.link": ((1,), 3), "os.symlink": ((1,), 2), "os.truncate": ((0,), -1), "os.chmod": ((0,), 2),
     "os.chown": ((0,), 3), "os.utime": ((0,), 3), "os.chflags": ((0,), -1), "os.lchflags": ((0,), -1),
     "os.setxattr": ((0,), -1), "os.removexattr": ((0,), -1), "shutil.rmtree": ((0,), 1),
     "sqlite3.connect": ((0,), -1),
-}
+})
 _PROC_SECRET = re.compile(r"^/proc/[^/]+(?:/task/[^/]+)?/(?:environ|mem|pagemap)$|^/proc/kcore$|^/dev/(?:k?mem|port)$")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _WATCHED = frozenset({"open", "import", "os.listdir", "os.scandir", "socket.__new__", "os.kill", "os.killpg",
@@ -107,12 +112,23 @@ def _same_group(pid: int, event: str) -> bool:
         return False
 
 
+def _signature(code: types.CodeType) -> tuple[Any, ...]:
+    """What a code object does: its bytecode, names, constants (nested code by signature) and name."""
+    consts = tuple(_signature(c) if isinstance(c, types.CodeType) else repr(c) for c in code.co_consts)
+    return (code.co_code, code.co_names, code.co_varnames, code.co_freevars, consts, code.co_qualname)
+
+
 def _under(path: str, roots: Sequence[str]) -> bool:
     return any(path == r or path.startswith(r + os.sep) for r in roots)
 
 
-def _resolve(path: Any, dir_fd: Any = None) -> str | None:
-    """An absolute, symlink-free path for an audit argument (None for file descriptors)."""
+def _resolve(path: Any, dir_fd: Any = None, by_dev: Mapping[int, str] | None = None) -> str | None:
+    """An absolute, symlink-free path for an audit argument (None for file descriptors).
+
+    A path relative to a directory fd is resolved through ``/proc/self/fd``; in the sandbox there
+    is no ``/proc``, and a directory on one of the submission's own file systems (``by_dev``: its
+    private tmpfs, device -> folder) counts as inside that folder.
+    """
     if isinstance(path, int) or path is None:
         return None
     try:
@@ -123,17 +139,27 @@ def _resolve(path: Any, dir_fd: Any = None) -> str | None:
         try:
             raw = os.path.join(os.readlink(f"/proc/self/fd/{dir_fd}"), raw)
         except OSError:
+            try:
+                dev = os.fstat(dir_fd).st_dev
+            except OSError:
+                dev = -1
+            if by_dev and dev in by_dev and ".." not in raw.split("/"):
+                return os.path.join(by_dev[dev], raw)
             return "/unknown-dir-fd/" + raw
     return os.path.realpath(raw)
 
 
-def check_code(package: str = "labkit.checks") -> dict[int, types.CodeType]:
-    """Every code object of the checks' modules (by id), to recognise the checks' own frames.
+def check_code(prefixes: tuple[str, ...] = ("labkit.checks",)) -> dict[int, types.CodeType]:
+    """Every code object of the modules named by ``prefixes`` (by id), to recognise their own frames.
 
     Identity, not file names: learner code can compile anything under any file name, but it
     cannot produce these objects.
     """
     found: dict[int, types.CodeType] = {}
+
+    def ours(obj: Any) -> bool:
+        mod = getattr(obj, "__module__", None)
+        return isinstance(mod, str) and any(mod == p or mod.startswith(p + ".") for p in prefixes)
 
     def add(obj: Any, depth: int = 0) -> None:
         if depth > 8:
@@ -143,7 +169,7 @@ def check_code(package: str = "labkit.checks") -> dict[int, types.CodeType]:
                 found[id(obj)] = obj
                 for const in obj.co_consts:
                     add(const, depth + 1)
-        elif isinstance(obj, types.FunctionType) and _is_labkit(obj):
+        elif isinstance(obj, types.FunctionType) and ours(obj):
             add(obj.__code__, depth + 1)
             add(getattr(obj, "__wrapped__", None), depth + 1)
             for cell in obj.__closure__ or ():
@@ -154,7 +180,7 @@ def check_code(package: str = "labkit.checks") -> dict[int, types.CodeType]:
         elif isinstance(obj, property):
             for fn in (obj.fget, obj.fset, obj.fdel):
                 add(fn, depth + 1)
-        elif isinstance(obj, type) and _is_labkit(obj):
+        elif isinstance(obj, type) and ours(obj):
             for value in list(vars(obj).values()):
                 add(value, depth + 1)
         elif isinstance(obj, dict):
@@ -162,10 +188,16 @@ def check_code(package: str = "labkit.checks") -> dict[int, types.CodeType]:
                 add(value, depth + 1)
 
     for name, module in list(sys.modules.items()):
-        if isinstance(module, types.ModuleType) and (name == package or name.startswith(package + ".")):
+        if isinstance(module, types.ModuleType) and any(name == p or name.startswith(p + ".") for p in prefixes):
             for value in list(vars(module).values()):
                 add(value)
     return found
+
+
+#: Modules a check may drive to fork, share memory or rewrite a function (ex06's multiprocessing,
+#: hypothesis for property checks): their own code objects, as loaded before any learner code (never
+#: their file names), are walked through to find the check that called them.
+PASS_THROUGH = ("multiprocessing", "tempfile", "threading", "hypothesis", "concurrent.futures")
 
 
 def install_audit_hook(
@@ -175,17 +207,19 @@ def install_audit_hook(
     writable_files: Iterable[str | Path] = (),
     unix_sockets: Iterable[str | Path] = (),
     trusted: Mapping[int, types.CodeType] | None = None,
-    violations: list[str] | None = None,
-) -> list[str]:
-    """Install the grading audit hook (for the rest of the process's life); return its violation log.
+    walk: frozenset[int] | None = None,
+) -> Callable[[], tuple[str, ...]]:
+    """Install the grading audit hook (for the rest of the process's life); return a function that reads its log.
 
     ``write_roots``: folders learner code may create, change or delete files in. ``hidden_roots``:
-    folders it may neither read nor list (the course's ``solutions/``). ``unix_sockets``: the only
-    sockets it may connect to (the grader's Redis). ``trusted``: code objects of the checks (see
-    :func:`check_code`); when the nearest caller outside the standard library is one of them,
-    ``os.fork``, ``ctypes`` and writes under ``/dev/shm`` are allowed (a check may use ``multiprocessing``;
-    its workers inherit every guard). Each refusal raises :class:`Blocked` in the learner's code
-    and appends one line to the returned list.
+    folders it may neither read nor list. ``unix_sockets``: the only sockets it may connect to
+    (the slot's Redis). ``trusted``: code objects of the checks (see :func:`check_code`); when
+    the nearest caller outside :data:`PASS_THROUGH`'s own code is one of them, ``os.fork``,
+    ``ctypes`` and writes under ``/dev/shm`` are allowed (a check may use ``multiprocessing``;
+    its workers inherit every guard); ``walk``: the pass-through code ids (computed if not given).
+    Each refusal raises :class:`Blocked` in the learner's code
+    and adds one line to the log (an immutable tuple, so code that reaches the hook's frame cannot
+    empty it). Every allow-list is immutable.
     """
     for name in _UNAUDITED:
         sys.modules.pop(name, None)
@@ -195,30 +229,37 @@ def install_audit_hook(
     files = frozenset(os.path.realpath(p) for p in writable_files) | {"/dev/null"}
     hidden = tuple(os.path.realpath(p) for p in hidden_roots)
     sockets = frozenset(os.path.realpath(p) for p in unix_sockets)
-    log: list[str] = violations if violations is not None else []
+    log: tuple[str, ...] = ()
     me = os.getpid()
     watched, path_writes = _WATCHED, _PATH_WRITES
-    codes = dict(trusted or {})
-    here = globals()
-    stdlib = tuple({sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]})
+    checks_code = frozenset((trusted or {}).keys())
+    # A library may rebuild a check's code object (hypothesis rewrites co_filename): the same bytecode,
+    # names and constants running in a checks module's own globals is still the checks' code.
+    sigs = frozenset(_signature(c) for c in (trusted or {}).values())
+    checks_globals = frozenset(id(vars(m)) for n, m in list(sys.modules.items())
+                               if isinstance(m, types.ModuleType) and (n == "labkit.checks" or n.startswith("labkit.checks.")))
+    walk_code = walk if walk is not None else frozenset(check_code(PASS_THROUGH))
+    by_dev: Mapping[int, str] = MappingProxyType({os.stat(r).st_dev: r for r in writable if os.path.isdir(r)})
+    alive = (tuple((trusted or {}).values()),)  # keeps the trusted code objects (and so their ids) alive
+    own: frozenset[int] = frozenset()  # the hook's own code (set below)
 
     def by_checks() -> bool:
-        """Whether the nearest caller outside the standard library is the checks' own code."""
+        """Whether the nearest caller outside the pass-through modules is the checks' own code."""
         frame: types.FrameType | None = sys._getframe(1)
         while frame is not None:
-            code = frame.f_code
-            if codes.get(id(code)) is code:
-                return True
-            name = code.co_filename
-            if frame.f_globals is not here and not name.startswith(stdlib) and not name.startswith("<frozen"):
+            key = id(frame.f_code)
+            if key in checks_code or (id(frame.f_globals) in checks_globals and _signature(frame.f_code) in sigs):
+                return bool(alive)
+            if key not in own and key not in walk_code:
                 return False
             frame = frame.f_back
         return False
 
     def deny(kind: str, what: str) -> None:
+        nonlocal log
         line = f"{kind}: {what}"[:300]
         if line not in log[-20:]:
-            log.append(line)
+            log = (*log, line)
         raise Blocked(f"labkit grader: {kind} is not allowed while grading ({what})")
 
     def check_write(path: str | None) -> None:
@@ -230,7 +271,7 @@ def install_audit_hook(
         if path is None:
             return
         if _under(path, hidden):
-            deny("reading the course's solutions", path)
+            deny("reading the course's private files", path)
         if _PROC_SECRET.match(path):
             deny("reading a process's environment or memory", path)
 
@@ -248,8 +289,8 @@ def install_audit_hook(
             name = str(args[0])
             if name == "solutions" or name.startswith("solutions."):
                 deny("importing the course's solutions", name)
-            if name in _UNAUDITED:
-                deny("starting a process", f"import {name}")
+            if name in _UNAUDITED or name in _RAW_MEMORY:
+                deny("starting a process" if name in _UNAUDITED else "ctypes", f"import {name}")
         elif event in ("os.listdir", "os.scandir"):
             check_read(_resolve(args[0] if args else "."))
         elif event in path_writes:
@@ -257,9 +298,9 @@ def install_audit_hook(
             dir_fd = args[fd_at] if 0 <= fd_at < len(args) else None
             for i in idx:
                 if i < len(args) and not (event == "sqlite3.connect" and str(args[i]) in ("", ":memory:")):
-                    check_write(_resolve(args[i], dir_fd))
+                    check_write(_resolve(args[i], dir_fd, by_dev))
             if event == "os.link":
-                check_read(_resolve(args[0], args[2] if len(args) > 2 else None))
+                check_read(_resolve(args[0], args[2] if len(args) > 2 else None, by_dev))
         elif event == "socket.__new__":
             if len(args) > 1 and args[1] not in (socket.AF_UNIX, -1):
                 deny("network access", f"socket family {args[1]}")
@@ -268,9 +309,15 @@ def install_audit_hook(
                 deny("signalling other processes", f"{event}({args[0]})")
         elif event == "object.__setattr__":
             target, name = args[0], args[1] if len(args) > 1 else ""
-            if isinstance(target, types.FunctionType) and (name == "__code__" or (
-                    name in ("__defaults__", "__kwdefaults__") and _is_labkit(target))):
+            # labkit's own functions and methods (not the throw-away closures a library may rewrite, as
+            # hypothesis does with a property check's wrapper); learner code may rewrite its own functions
+            if (isinstance(target, types.FunctionType) and name in ("__code__", "__defaults__", "__kwdefaults__")
+                    and _is_labkit(target) and "<locals>" not in target.__qualname__):
                 deny("changing the grader's code", f"{target.__qualname__:.80}.{name}")
+            if isinstance(target, type) and _is_labkit(target):
+                deny("changing the grader's code", f"{target.__qualname__:.80}.{name}")
+            if isinstance(target, types.ModuleType) and _is_labkit(target) and name == "__class__":
+                deny("changing the grader's code", f"{target.__name__:.80}.__class__")
         elif event == "socket.connect" and isinstance(args[1] if len(args) > 1 else None, (str, bytes)):
             if _resolve(args[1]) not in sockets:
                 deny("network access", f"connect to {args[1]!r:.100}")
@@ -287,8 +334,12 @@ def install_audit_hook(
         elif event in _LIMITS:
             deny("changing resource limits", event)
 
+    def read() -> tuple[str, ...]:
+        return log
+
+    own = frozenset(id(f.__code__) for f in (hook, check_write, check_read, deny, by_checks))
     sys.addaudithook(hook)
-    return log
+    return read
 
 
 # --------------------------------------------------------------------------- tamper tripwire
@@ -318,7 +369,7 @@ def _read(holder: Any, how: str, key: Any) -> Any:
     return _MISSING
 
 
-def snapshot(prefix: str = "labkit") -> tuple[Entry, ...]:
+def snapshot(prefix: str = "labkit", skip: tuple[str, ...] = ()) -> tuple[Entry, ...]:
     """Record what labkit's modules hold (deeply), plus builtins and the callables of modules labkit uses.
 
     Returns an immutable record (keeping the objects alive, so identities cannot be reused);
@@ -360,7 +411,7 @@ def snapshot(prefix: str = "labkit") -> tuple[Entry, ...]:
 
     foreign: dict[str, types.ModuleType] = {"builtins": builtins}
     for name, module in list(sys.modules.items()):
-        if not isinstance(module, types.ModuleType) or not (name == prefix or name.startswith(prefix + ".")):
+        if not isinstance(module, types.ModuleType) or not (name == prefix or name.startswith(prefix + ".")) or name in skip:
             continue
         for key, value in list(vars(module).items()):
             out.append((f"{name}.{key}", module, "attr", key, value))
@@ -385,3 +436,14 @@ def changes(before: tuple[Entry, ...], limit: int = 5) -> list[str]:
             if len(found) >= limit:
                 break
     return found
+
+
+def fingerprint(before: tuple[Entry, ...], *, read: Any = None, digest: Any = None) -> str:
+    """A digest of what each snapshot path holds now (object identities): equal to the untouched
+    state's digest, which the parent keeps, only if nothing was replaced."""
+    import hashlib
+
+    read, h = read or _read, (digest or hashlib.sha256)()
+    for path, holder, how, key, _ in before:
+        h.update(f"{path}\0{id(read(holder, how, key))}\n".encode("utf-8", "replace"))
+    return h.hexdigest()

@@ -11,8 +11,9 @@ from .. import __version__, paths
 from ..errors import GradingError, UnknownExerciseError
 from .environ import clean_environ
 
-GRADER_VERSION = "2"
+GRADER_VERSION = "3"
 OUTPUT_CAP_MB = 8  # per output file: stdout, stderr, anything the submission writes
+TMP_MB = 64  # a learner's private /tmp (its copy, its home, everything it writes), in memory
 MAX_SUBMISSION_MB = 50
 PACKAGE = Path(__file__).resolve().parent
 
@@ -33,13 +34,19 @@ class Settings:
     hidden: tuple[Path, ...]
     env: dict[str, str]
     key: str
+    sandboxed: bool = True
+    tmp_mb: int = TMP_MB
 
 
-def build(exercises: list[str] | None, timeout: float, memory_mb: int) -> Settings:
+def build(exercises: list[str] | None, timeout: float, memory_mb: int, sandboxed: bool = True) -> Settings:
     """Load the selected exercises' checks (a clear error if one cannot load) and fix the settings."""
     from ..checks import CHECKS_DIR, exercise_ids, get_exercise
 
-    ids = tuple(exercises or exercise_ids())
+    asked = [e.strip().lower() for e in exercises or []]
+    twice = sorted({e for e in asked if asked.count(e) > 1})
+    if twice:
+        raise GradingError(f"--exercise {twice[0]} is given more than once: give each exercise once.")
+    ids = tuple(asked or exercise_ids())
     for ex in ids:
         try:
             get_exercise(ex)
@@ -50,7 +57,7 @@ def build(exercises: list[str] | None, timeout: float, memory_mb: int) -> Settin
                                f"labkit/checks/{ex}.py/.toml, or grade other exercises with --exercise.") from None
     ids = tuple(get_exercise(e).id for e in ids)
     root = paths.course_root()
-    h = hashlib.sha256(f"{GRADER_VERSION}|{__version__}|{','.join(ids)}|{timeout}|{memory_mb}".encode())
+    h = hashlib.sha256(f"{GRADER_VERSION}|{__version__}|{','.join(ids)}|{timeout}|{memory_mb}|{sandboxed}".encode())
     used = [CHECKS_DIR / "__init__.py", *sorted(PACKAGE.glob("*.py"))]
     for ex in ids:  # what decides this exercise's results: its checks and its cassettes
         used += [CHECKS_DIR / f"{ex}.py", CHECKS_DIR / f"{ex}.toml", *sorted(paths.cassette_dir().glob(f"{ex}*.json"))]
@@ -62,4 +69,8 @@ def build(exercises: list[str] | None, timeout: float, memory_mb: int) -> Settin
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     hidden = tuple(dict.fromkeys([root / "solutions", PACKAGE.parent.parent / "solutions"]))
-    return Settings(ids, float(timeout), int(memory_mb), min(10.0, max(0.5, timeout / 3)), root, hidden, env, h.hexdigest())
+    models = os.environ.get("LABKIT_MODELS")
+    if models and Path(models).is_file():  # an instructor's catalog decides results too
+        h.update(b"LABKIT_MODELS\0" + Path(models).read_bytes())
+    return Settings(ids, float(timeout), int(memory_mb), min(10.0, max(0.5, timeout / 3)), root, hidden, env,
+                    h.hexdigest(), sandboxed)

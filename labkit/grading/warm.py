@@ -1,4 +1,10 @@
-"""Warm the parent before the first fork: load and exercise everything a child needs, then freeze it."""
+"""Warm a zygote before its first fork: load and exercise everything a runner needs, with no answer in sight.
+
+The zygote never holds a reference solution: it warms on the pristine starters (public: they
+are what every learner started from) and on replay clients over every cassette. The reference
+observations that differential checks compare against come from the reference job, graded in
+a sandbox like any learner (:mod:`labkit.grading.supervise`), and are loaded afterwards.
+"""
 
 from __future__ import annotations
 
@@ -6,73 +12,90 @@ import contextlib
 import gc
 import io
 import linecache
-import os
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .redis_slots import RedisSlots
-from .settings import Settings
+if TYPE_CHECKING:
+    from ..checks import Exercise
 
 
-def warm(s: Settings, slots: RedisSlots | None) -> None:
-    """Grade the reference solutions in-process (so forked children start warm), then forget them.
-
-    Nothing of the references may stay reachable by name (children must not find them), and
-    ``gc.freeze()`` keeps children from copying the warm objects in their collections.
-    """
-    import ctypes  # noqa: F401 - loaded now for prctl in children (the audit hook forbids it later)
-
+def warm(exercise_ids: tuple[str, ...], starters: Path | None, check_limit: float) -> tuple[Exercise, ...]:
+    """Import and exercise the checks of ``exercise_ids``; return their :class:`~labkit.checks.Exercise` objects."""
     import tqdm
 
     from .. import checks, tokens
     from ..course.models import FAST
     from ..modes import client
 
-    tqdm.tqdm.monitor_interval = 0  # a solution's progress bar must not leave a monitor thread behind
+    tqdm.tqdm.monitor_interval = 0  # a progress bar must not leave a monitor thread behind
+    _platform()
     tokens.ensure_encodings()
     tokens.encoding_for(FAST).encode("warm up")
     with contextlib.suppress(ImportError):
-        import labkit.faults  # noqa: F401 - loaded now, so children start with it (checks reach it via ctx.faults)
+        import labkit.faults  # noqa: F401 - checks reach it via ctx.faults
+    exercises = tuple(checks.get_exercise(e) for e in exercise_ids)
     old, sys.dont_write_bytecode = sys.dont_write_bytecode, True
-    old_redis = os.environ.get("REDIS_URL")
-    if slots:
-        os.environ["REDIS_URL"] = slots.url(0)
     try:
-        for ex in s.exercises:
-            spec = checks.get_exercise(ex)
-            ref = s.root / "solutions" / f"{spec.file}.py"
+        for ex in exercises:
             with contextlib.suppress(Exception):  # warming is best effort
-                if ref.exists():
-                    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                        checks.run_checks(ex, ref, time_limit=s.check_limit)
-                else:
-                    client(ex, mode="replay")
+                c = client(ex.id, mode="replay")
+                for name in ("chat", "responses", "embeddings", "moderations", "batches", "files", "models"):
+                    getattr(c, name, None)
+                _ = c.chat.completions
+            if starters is not None and (starters / f"{ex.file}.py").exists():
+                with contextlib.suppress(Exception), contextlib.redirect_stdout(io.StringIO()), \
+                        contextlib.redirect_stderr(io.StringIO()):
+                    checks.run_checks(ex.id, starters, time_limit=check_limit)
     finally:
         sys.dont_write_bytecode = old
-        if slots:
-            if old_redis is None:
-                os.environ.pop("REDIS_URL", None)
-            else:
-                os.environ["REDIS_URL"] = old_redis
-            slots.wipe(0)
-    _forget(s)
-    gc.freeze()
+    _hypothesis()
+    forget_learners()
+    return exercises
 
 
-def _forget(s: Settings) -> None:
-    """Drop every module and cached line of the reference solutions, and collect them."""
-    hidden = tuple(str(h) for h in s.hidden)
-    gone = [name for name, module in list(sys.modules.items())
-            if name.startswith("_labkit_learner_") or str(getattr(module, "__file__", "") or "").startswith(hidden)]
-    for name in gone:
+def forget_references() -> None:
+    """Drop any reference module or observation a warm-up loaded (without a sandbox, solutions/ is readable):
+    observations come from the sandboxed reference job, and a learner must never reach a reference module."""
+    from ..checks import differential
+
+    differential._REFERENCE.clear()
+    differential._CACHE.clear()
+
+
+def _hypothesis() -> None:
+    """Run one trivial property check, so every module hypothesis loads lazily is loaded now (and known)."""
+    with contextlib.suppress(Exception):
+        from hypothesis import strategies
+
+        from ..checks.props import check_property
+
+        def holds(n: int) -> None:
+            assert n == n
+
+        check_property(holds, max_examples=3, n=strategies.integers())
+
+
+def _platform() -> None:
+    """The SDK's platform headers run ``uname -p`` once (a subprocess, refused to learners): run it now, cached."""
+    import platform
+
+    platform.uname()
+    platform.processor()
+    with contextlib.suppress(Exception):
+        from openai import _base_client
+
+        _base_client.platform_headers("warm", platform=None)
+        _base_client.get_platform()
+        _base_client.get_architecture()
+
+
+def forget_learners() -> None:
+    """Drop every module a learner's (or a starter's, or a reference's) file was loaded as, and collect them."""
+    forget_references()
+    for name in [n for n in sys.modules if n.startswith("_labkit_learner_")]:
         del sys.modules[name]
-    for folder in s.hidden:
-        sys.path_importer_cache.pop(str(folder), None)
     linecache.clearcache()
     for _ in range(4):  # objects with finalizers can take more than one collection to go
         if not gc.collect():
             break
-    left = [o for o in gc.get_objects()
-            if type(o).__name__ == "function" and str(getattr(o.__code__, "co_filename", "")).startswith(hidden)]
-    if left:
-        print(f"labkit grade: warning: {len(left)} object(s) of the reference solutions stayed in memory", file=sys.stderr)
-    del left

@@ -40,6 +40,7 @@ reply = client.chat.completions.create(
     ],
 )
 print(reply.choices[0].message.content)
+print(f"asked {models.FAST!r} (the course's 'fast' role); the answer names {reply.model!r}")
 print(labkit.provenance(client))
 
 # %% [markdown]
@@ -68,24 +69,23 @@ for finding in doctor.run():
 # %% [markdown]
 # ## What would the whole course cost live?
 #
-# Every notebook's requests are in its cassettes, with their token counts. Pricing those counts
-# with the model catalog (`labkit/models.toml`, USD per 1M tokens, dated) gives the bill for
-# running everything live once. Prices change: the catalog records when each was checked.
+# Every notebook names the cassettes it answers from in its first cell
+# (`labkit.notebook.intro(...)`), and those recordings carry their token counts. Pricing the
+# counts with the model catalog (`labkit/models.toml`, USD per 1M tokens, dated) gives the bill
+# for running every notebook live once. Only the notebooks' own recordings count: the `selftest`
+# cassette (the tests' and this page's hello) and the recordings only the checks use are left out,
+# and this page's single request is priced from the `usage` it just returned. Prices change: the
+# catalog records when each was checked.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 # (this table grows with every lesson's recordings)
-from labkit.replay import iter_cassettes
+from labkit.costs import cost
 
-rows = []
-for path in iter_cassettes():
-    if path.stem == "selftest":
-        continue
-    n, usd = labkit.notebook.live_cost(path.stem)
-    rows.append((path.stem, n, usd))
+rows = [("00_setup", 1, cost(reply.usage, reply.model).total_usd), *labkit.notebook.course_live_cost()]
 for name, n, usd in rows:
-    print(f"{name:<16} {n:>5} requests  ${usd:.4f}")
-print(f"{'total':<16} {sum(r[1] for r in rows):>5} requests  ${sum(r[2] for r in rows):.4f}")
+    print(f"{name:<22} {n:>5} requests  ${usd:.4f}")
+print(f"{'total':<22} {sum(r[1] for r in rows):>5} requests  ${sum(r[2] for r in rows):.4f}")
 
 # %% [markdown]
 # ## How the course is laid out

@@ -4,7 +4,9 @@
 # **What you will build:** the lesson's Exercise 2, a `GPTClient` that wraps the SDK for production
 # use. It retries only the errors that can succeed on a second try, waits as long as the server
 # asks (or backs off with jitter when it doesn't say), stops at an overall deadline, never hands
-# back `None`, writes one structured log line per attempt, and knows what every call cost.
+# back `None`, writes one structured log line per attempt (and never the key), and knows what every
+# call cost, prompt-cache reads and writes included. It works the same whichever API it calls:
+# Chat Completions or the Responses API.
 #
 # Failures are hard to meet on demand, so this notebook manufactures them: `labkit.faults` gives
 # you a real `openai.OpenAI` whose transport answers with a script such as
@@ -19,9 +21,10 @@ labkit.notebook.intro("ex03")
 # ## One call, and what can go wrong with it
 #
 # The call itself is the one from notebook 01, on the lesson's example (summarise a piece of customer
-# feedback). The model, the example and the support playbook used later live in
+# feedback), sent to the course's fast model (a role, `MODEL`; notebook 01 explains roles). The
+# model, the example, the support playbook used later and the client's whole contract live in
 # `labkit/course/ex03.py`, the one place this notebook, your exercise, the recordings and the checks
-# read them from.
+# read them from. `with_raw_response` keeps the HTTP status and headers next to the parsed object:
 
 # %%
 from labkit.course.ex03 import MODEL, PROBE_MESSAGES
@@ -29,8 +32,20 @@ from labkit.course.ex03 import MODEL, PROBE_MESSAGES
 client = labkit.client("ex03")
 raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=PROBE_MESSAGES)
 completion = raw.parse()
-print(completion.choices[0].message.content)
+print(MODEL, "->", completion.choices[0].message.content)
 print("status", raw.status_code, "| request id", raw.headers["x-request-id"])
+
+# %% [markdown]
+# The same call through the Responses API: a different method and a different object, the same
+# HTTP behaviour. Errors, status codes, `Retry-After` and the request id work identically, so
+# everything below applies to both, and your client may use either.
+
+# %%
+raw = client.responses.with_raw_response.create(model=MODEL, input=PROBE_MESSAGES)
+response = raw.parse()
+print(response.output_text)
+print("status", raw.status_code, "| request id", raw.headers["x-request-id"], "| usage:", response.usage.input_tokens,
+      "in,", response.usage.output_tokens, "out")
 
 # %% [markdown]
 # In production that line fails, sometimes. The API answers with an HTTP status, and the SDK turns
@@ -174,16 +189,31 @@ def under_fire(scenario: str, **params):
 under_fire("401, 401, 401")
 
 # %% [markdown]
-# The same goes for a 400. The lesson's own usage example sends a GPT-5 model with a `temperature`
-# and `max_tokens` (`LESSON_PARAMS`); GPT-5 models reject `max_tokens` (they take
-# `max_completion_tokens`) and any temperature but the default (notebook 02). The rejection is
-# retried three times:
+# The same goes for a 400, and the lesson's own usage example produces one. It asks its small model
+# with a `temperature` and `max_tokens` (`LESSON_PARAMS`, kept exactly as the lesson wrote it). That
+# model is a reasoning model: the API rejects `max_tokens` (reasoning models take
+# `max_completion_tokens`, or `max_output_tokens` in the Responses API) and any temperature but the
+# default (notebook 02). And it is retiring: the linter, judging on the course's date and on the
+# day after the shutdown, says what the API answers:
 
 # %%
+from datetime import date
+
+from labkit.clock import course_date
 from labkit.course.ex03 import LESSON_PARAMS
 
 print(LESSON_PARAMS)
-under_fire("ok, ok, ok", **LESSON_PARAMS)  # "ok": no fault, the recorded answer
+for day in (course_date(), date(2026, 12, 12)):
+    print(f"on {day}:")
+    for finding in labkit.lint_request(messages=PROBE_MESSAGES, today=day, **LESSON_PARAMS):
+        print("  ", finding.severity, finding.code)
+
+# %% [markdown]
+# Today the request is a 400 `unsupported_parameter` (recorded below); from 11 December it is a 404
+# `model_not_found`. Either way it can never succeed, and the lesson's client retries it three times:
+
+# %%
+under_fire("ok, ok, ok", **LESSON_PARAMS)  # "ok": no fault, the recorded answer (here, the API's 400)
 
 # %% [markdown]
 # **Defect 2: its retries stack on the SDK's.** Each of the lesson's 3 attempts is itself 3 SDK
@@ -264,9 +294,12 @@ except AttributeError as err:
 
 # %% [markdown]
 # **Defect 6: cost from `total_tokens` at one price.** The lesson multiplies total tokens by one
-# illustrative price per 1K tokens. Real prices are per 1M tokens and differ for input, cached input and
-# output (notebook 01), so the estimate is wrong in both directions. For the three support calls this
-# exercise grades, all sharing a long playbook that the API caches after the first call:
+# illustrative price per 1K tokens. Real prices are per 1M tokens and differ for input, output and
+# the prompt cache (notebook 01), so the estimate is wrong in both directions. The three support calls
+# this exercise grades all start with the same 1,100-token playbook. Prompt caching is automatic for
+# prompts of 1,024 tokens or more: the first call *writes* the playbook to the cache, which on this
+# model (as on every model from GPT-5.6 on) is billed at 1.25x the input price and reported as
+# `cache_write_tokens`; the next calls *read* it at the cached price, a tenth of the input price here:
 
 # %%
 from labkit.catalog import lesson_price_per_1k
@@ -282,6 +315,12 @@ for r in replies:
 print(f"lesson's estimate (${price_1k}/1K) ${lesson_estimate:.6f}  vs  priced from usage ${catalog:.6f}")
 
 # %% [markdown]
+# Read the three lines: the first call wrote 1,152 prompt tokens to the cache and paid 1.25x the input
+# price for them; the next two read the same tokens at a tenth of it. Caching is not "pay once":
+# every read is billed at the cached rate, and an entry that expires (after some minutes unused) is
+# written, and billed, again. Your `get_usage_stats()` adds `cached_tokens` and `cache_write_tokens`
+# apart, and `labkit.costs.cost` prices each kind.
+#
 # Finally, a smaller one: the lesson calls `logging.basicConfig(...)` inside `__init__`. A library
 # class should never configure the application's logging; it should log to a named logger and let
 # the application decide where lines go.
@@ -290,14 +329,31 @@ print(f"lesson's estimate (${price_1k}/1K) ${lesson_estimate:.6f}  vs  priced fr
 #
 # | situation | what to do | why |
 # | --- | --- | --- |
-# | 400, 401, 403, 404, 422 | raise at once (its typed SDK error) | the same request fails the same way |
+# | 400, 401, 403, 404, 422 (any status not below) | raise at once (its typed SDK error) | the same request fails the same way |
 # | 429 with `code: insufficient_quota` | raise at once | no credit left: waiting does not add any |
 # | 408, 409, 429, >= 500 | retry | the server is busy, locked or briefly broken |
 # | `APITimeoutError`, `APIConnectionError` | retry | the network, not the request |
-# | `retry-after-ms` / `retry-after` present | wait exactly that | the server knows when capacity returns |
-# | no header | wait `min(max_delay, base_delay * 2**(n-1)) * uniform(0.5, 1)` | grow fast, cap, de-synchronise |
-# | next wait would overrun the deadline | raise now | a late answer is often worth less than a fast error |
+# | `x-should-retry: true` or `false` | do what it says | the server knows best (the SDK obeys it too) |
+# | `retry-after-ms` / `retry-after` asks for more than 0 s | wait exactly that | the server knows when capacity returns |
+# | ... for more than 120 s | raise now | the SDK's rule: minutes of waiting belong to a queue, not a call |
+# | no usable header | wait `min(max_delay, base_delay * 2**(n-1)) * uniform(0.5, 1)` | grow fast, cap, de-synchronise |
+# | next wait would end past the deadline | raise now | a late answer is often worth less than a fast error |
 # | attempts used up | re-raise the last error | callers catch types; `None` hides the cause |
+# | an answer with no text | raise `EmptyResponseError` | a filtered or refused answer is not a reply |
+#
+# The whole contract is data, `CONTRACT` in `labkit/course/ex03.py`; the checks draw their scenarios
+# from it (every status it names, each `Retry-After` spelling, the boundaries):
+
+# %%
+from labkit.course.ex03 import CONTRACT
+
+print("retried:", sorted(CONTRACT.retry_statuses), f"and every status >= {CONTRACT.server_errors_from}")
+print("raised at once:", CONTRACT.fatal_statuses, f"and a 429 with code {CONTRACT.no_credit_code!r}")
+print("Retry-After headers:", [h for h, _ in CONTRACT.retry_after_headers], f"| longest honoured: {CONTRACT.max_retry_after:g} s")
+print("defaults:", {k: getattr(CONTRACT, k) for k in ("max_attempts", "base_delay", "max_delay", "deadline")})
+print("log record fields:", CONTRACT.log_fields, "| levels:", CONTRACT.log_levels)
+print("usage stats:", CONTRACT.stats)
+
 #
 # The backoff ceilings double from `base_delay` and stop at `max_delay`; each actual wait is drawn
 # between half the ceiling and the ceiling ("equal jitter": it keeps a floor, so a retry never comes
@@ -311,9 +367,10 @@ print("wait ranges:", [(c / 2, c) for c in ceilings[:4]], "...")
 
 # %% [markdown]
 # `Retry-After` comes in three spellings: `retry-after-ms: 2500` (milliseconds, OpenAI's own),
-# `retry-after: 3` (seconds) and `retry-after: Wed, 21 Oct 2026 07:28:00 GMT` (an HTTP date). They
-# are on the error's response: `err.response.headers`. The request id, which support will ask for,
-# is `err.request_id` on an error and the `x-request-id` header on a success.
+# `retry-after: 3` (seconds) and `retry-after: Wed, 21 Oct 2026 07:28:00 GMT` (an HTTP date: the
+# wait is that moment minus now). They are on the error's response: `err.response.headers`. The
+# request id, which support will ask for, is `err.request_id` on an error and the `x-request-id`
+# header on a success.
 #
 # **Who retries?** Exactly one loop. Your class receives an `openai.OpenAI` that may have the SDK's
 # default `max_retries=2`; `client.with_options(max_retries=0)` returns a copy that shares the same
@@ -332,7 +389,9 @@ except openai.InternalServerError as err:
 # **Structured logs.** One record per attempt, with the fields as attributes (`extra=`), so a JSON
 # formatter (or your log platform) can index them. Text like `"Rate limit hit. Waiting 2s..."` has to
 # be parsed back with regexes; `{"attempt": 2, "status": 429, "wait": 2.5, "request_id": "req_..."}`
-# does not. A small formatter that prints the fields as JSON:
+# does not. Log what identifies the attempt, never what authorises it: `err.request.headers` holds
+# the `Authorization` header, which carries your API key, so "log the headers for debugging" writes
+# your key into every log line (and every log platform that ingests it). A small formatter that prints the fields as JSON:
 
 # %%
 import json
@@ -368,8 +427,10 @@ def json_logger(name: str) -> logging.Logger:
 #
 # Open `exercises/ex03_production_client.py`. Its docstring states the contract the checks hold you
 # to; fill in `is_retryable`, `retry_after_seconds`, the retry loop in `chat_completion` and
-# `get_usage_stats`. This cell runs your client through a 429 with `retry-after-ms`, a 500 and a
-# success, on the fake clock, logging as JSON:
+# `get_usage_stats`, through either API. The checks run your client and the reference through the
+# same scenarios and compare the requests sent, the waits, the outcome and the log records. This
+# cell runs your client through a 429 with `retry-after-ms`, a 500 and a success, on the fake clock,
+# logging as JSON:
 
 # %%
 ex03 = labkit.notebook.exercise("ex03")
@@ -404,20 +465,21 @@ try_client(ref, "429 retry-after-ms=800, 500, ok", "ex03.reference")
 
 # %% [markdown]
 # And when it cannot succeed: a 401 goes out once; five 503s use up the four attempts and raise the
-# last error with a note saying so; a `Retry-After` beyond the deadline fails at once:
+# last error; a `Retry-After` beyond the deadline fails at once, and so does one over 120 s:
 
 # %%
-for scenario in ("401", "503, 503, 503, 503, 503", "429 retry-after=90"):
+for scenario in ("401", "503, 503, 503, 503, 503", "429 retry-after=90", "503 retry-after-ms=150000"):
     print(f"[{scenario}]")
     try_client(ref, scenario, "ex03.reference")
 
 # %% [markdown]
 # [tenacity](https://tenacity.readthedocs.io) is the usual library for retry policies. The same
 # policy, written with it: `retry=` decides what is retryable, `wait=` computes the wait (we give it
-# a function that prefers Retry-After, else the jittered backoff), `stop=` combines the attempt limit
-# with the deadline (tenacity computes the next wait before asking `stop`, so the deadline can see
-# it), `sleep=` takes our fake clock, and `reraise=True` re-raises the last error instead of
-# tenacity's own `RetryError`.
+# a function that prefers Retry-After, else the jittered backoff), `stop=` combines the attempt limit,
+# the 120 s rule and the deadline (tenacity computes the next wait before asking `stop`, so the
+# deadline can see it), `sleep=` takes our fake clock, and `reraise=True` re-raises the last error
+# instead of tenacity's own `RetryError`. (A complete tenacity client that calls the Responses API,
+# and scores full marks, is in `tests/alternatives/ex03/tenacity_responses/`.)
 
 # %%
 import tenacity
@@ -437,7 +499,10 @@ def tenacity_call(sdk: openai.OpenAI, messages, *, clock: Clock, max_attempts=4,
         return ref.backoff_ceiling(state.attempt_number, base_delay, max_delay) * rng.uniform(0.5, 1.0)
 
     def past_deadline(state: tenacity.RetryCallState) -> bool:
-        return clock.time() + state.upcoming_sleep - started > deadline
+        err = state.outcome.exception()
+        asked = ref.retry_after_seconds(err.response.headers) if isinstance(err, openai.APIStatusError) else None
+        too_long = asked is not None and asked > ref.MAX_RETRY_AFTER
+        return too_long or clock.time() + state.upcoming_sleep - started > deadline
 
     def log_retry(state: tenacity.RetryCallState) -> None:
         err = state.outcome.exception()
@@ -468,7 +533,7 @@ print("   HTTP requests:", len(sdk._labkit_transport.attempts), "| waits:", [rou
 # | --- | --- | --- |
 # | what is retried | `is_retryable(err)` in the `except` | `retry=retry_if_exception(is_retryable)` |
 # | how long to wait | Retry-After, else jittered backoff | the same function as `wait=` |
-# | when to stop | `attempt >= max_attempts` or past the deadline | `stop_after_attempt(n) \| past_deadline` |
+# | when to stop | `attempt >= max_attempts`, over 120 s asked, or past the deadline | `stop_after_attempt(n) \| past_deadline` |
 # | what is raised | the last SDK error (bare `raise`) | the same with `reraise=True` (else `RetryError`) |
 # | logging | one record per attempt, success included | `before_sleep` sees retries only; log the success yourself |
 # | usage and cost | on the parsed response | outside tenacity, in your own code |
@@ -480,9 +545,11 @@ print("   HTTP requests:", len(sdk._labkit_transport.attempts), "| waits:", [rou
 #
 # **Recap:** the SDK already retries the right errors twice, honours Retry-After up to 120 s and
 # jitters its backoff. If you add your own loop, turn the SDK's off, retry only transient errors
-# (never 400/401/403/404/422), wait what the server asks or back off exponentially with jitter up to
-# a cap, stop at an overall deadline, re-raise typed errors instead of returning `None`, log every
-# attempt with its request id, and price usage per kind of token. Check your work:
+# (never 400/401/403/404/422 or a 429 with no credit), let `x-should-retry` decide, wait what the
+# server asks or back off exponentially with jitter up to a cap, stop at an overall deadline,
+# re-raise typed errors instead of returning `None`, log every attempt with its request id (never
+# the key), and price usage per kind of token, cache writes included. None of this depends on the
+# API you call. Check your work:
 
 # %%
 labkit.check("ex03")

@@ -7,12 +7,17 @@
 # rate limit allows: `AsyncOpenAI`, a concurrency limit, a token-bucket rate limiter, per-email
 # error isolation, retries of retryable failures only, and a JSONL results file that lets a
 # crashed run resume. You will measure three designs (sequential, the lesson's thread pool, and
-# yours) against the theoretical limit, then score the answers against ground-truth labels.
+# yours) against the theoretical limit, score the answers against ground-truth labels, and price
+# the run three ways: synchronous, the Batch API and Flex.
+#
+# The lesson classifies with `gpt-5-mini` at `temperature=0.2`, asks for JSON in words and reads
+# it with `json.loads`. This notebook shows what the API answers to that today, and builds the
+# classifier on the course's current fast model instead, at a reasoning effort chosen on purpose.
 
 # %%
 import labkit
 
-labkit.notebook.intro("ex05")
+labkit.notebook.intro("ex05", "ex05_inbox")
 
 # %% [markdown]
 # ## The inbox
@@ -22,10 +27,10 @@ labkit.notebook.intro("ex05")
 # empty, very long (pasted logs, a two-year invoice dispute), not in English, and three that try
 # to give the classifier orders (prompt injection).
 #
-# The lesson's content (the emails, the classification schema, the routing rules, the prompts
-# and the requests) is in `labkit/course/ex05.py`, where the exercise, the recordings and the
-# checks read it too. The reference code for this notebook is the exercise's solution; the last
-# section runs yours.
+# The lesson's content (the emails, the classification schema, the routing rules, the prompts,
+# the requests and the exercise's contract) is in `labkit/course/ex05.py`, where the exercise,
+# the recordings and the checks read it too. The reference code for this notebook is the
+# exercise's solution; the last section runs yours.
 
 # %%
 import json
@@ -44,12 +49,17 @@ for e in emails:
         print(f"  {e['id']}  {e['hard_case']:11}  {len(e['body']):6,} chars  {e['subject'][:48]!r}")
 
 # %% [markdown]
-# ## The lesson's request, and why it fails
+# ## The lesson's request, and what the API answers
 #
-# The lesson classifies each email with `gpt-5-mini`, `temperature=0.2` and `max_tokens=150`, asks
-# for JSON in the prompt, and reads the reply with `json.loads`. Two problems before any code
-# runs: GPT-5 models are reasoning models that reject `temperature` and `max_tokens` (the linter
-# says so), and the real API answers this request with a 400:
+# The lesson sends its prompt to `gpt-5-mini` with `temperature=0.2` and `max_tokens=150`. Two
+# things are wrong with that today, before any code runs:
+#
+# * GPT-5 models are reasoning models. They reject `temperature` and `max_tokens` with a 400
+#   (the output cap of a reasoning model is `max_completion_tokens`, and it covers the hidden
+#   reasoning too).
+# * `gpt-5-mini` is deprecated: on the course's date (1 December 2026) it still answers, and it
+#   shuts down on 11 December 2026. From then on the same request gets a `404 model_not_found`
+#   whatever its parameters. The linter says all of this from the catalog:
 
 # %%
 import openai
@@ -63,17 +73,51 @@ request = lesson_request(email)
 print({k: v for k, v in request.items() if k != "messages"}, end="\n\n")
 
 for finding in labkit.lint_request(**request):
-    print(finding.code, "->", finding.message[:110], "…")
+    print(f"{finding.severity}: {finding.code} -> {finding.message[:120]}…")
 try:
     client.chat.completions.create(**request)
 except openai.BadRequestError as err:
-    print("\n400 from the API:", err.body["message"])
+    print("\n400 from the API:", err.body["message"][:120], "…")
     print(labkit.provenance(client))
 
 # %% [markdown]
-# On a sampling model the request goes through, but **free text is not data**. Asked for JSON in
-# the prompt, models often wrap it in prose or a code fence, and `json.loads` fails on the whole
-# batch's worth of such replies:
+# ## The model and the effort, chosen on purpose
+#
+# The course names its models by role (`labkit/course/models.py`); classification at volume is
+# the `FAST` role's job, the cheapest current model. Every current model reasons before it
+# answers, in hidden tokens billed as output, and how much is the **reasoning effort**. Sorting
+# an email into three short lists against a written rubric is recognition, not a multi-step
+# problem, so the classifier runs at effort `none`: no hidden reasoning, the lowest latency, and
+# the only effort at which the model accepts `temperature` (set to 0: the most likely label).
+#
+# What a higher effort would cost, on the same email (the answers are authored, and their
+# reasoning tokens and latencies follow the course's documented model per effort,
+# `labkit.authoring.REASONING_PER_EFFORT`; live numbers will differ, the direction will not).
+# Above `none` the request drops `temperature` (a 400 otherwise) and leaves room in the output
+# limit, which counts the reasoning too:
+
+# %%
+from labkit.costs import cost
+from labkit.course.ex05 import EFFORT, EFFORT_COMPARISON, MODEL, effort_request
+
+print(f"MODEL: {MODEL} | EFFORT: {EFFORT}\n")
+print(f"{'effort':7} {'input':>6} {'output':>7} {'of which reasoning':>19} {'server ms':>10} {'per 1,000 emails':>17}")
+for effort in EFFORT_COMPARISON:
+    raw = client.chat.completions.with_raw_response.parse(**effort_request(email, effort))
+    usage = raw.parse().usage
+    price = cost(usage, MODEL).total_usd * 1000
+    print(f"{effort:7} {usage.prompt_tokens:6} {usage.completion_tokens:7} {usage.completion_tokens_details.reasoning_tokens:19} "
+          f"{raw.headers['openai-processing-ms']:>10} {'$' + format(price, '.4f'):>17}")
+
+# %% [markdown]
+# At `medium` (the model's default, what you get by not choosing) each email would cost about
+# 2.6 times as much and take over three times as long, for the same three words. The input
+# dominates the bill at effort `none`; the reasoning would dominate it above.
+#
+# ## Free text is not data
+#
+# On the fast model at effort `none` the lesson's prompt goes through, but asked for JSON in
+# words, models often wrap it in prose or a code fence, and `json.loads` fails on every such reply:
 
 # %%
 from labkit.course.ex05 import sampling_request
@@ -87,9 +131,11 @@ except json.JSONDecodeError as err:
     print("\njson.loads:", err)
 
 # %% [markdown]
-# **JSON mode** (`response_format={"type": "json_object"}`) guarantees the *syntax*, not your
-# *schema*: the reply below is valid JSON, but "urgent" is not one of your urgencies and
-# "Billing" is not one of your categories, so the router would quietly send it nowhere.
+# **JSON mode** (`response_format={"type": "json_object"}`) is the lesson's next step, and the
+# lesson says it guarantees valid JSON. It guarantees the *syntax*, not your *schema*: the reply
+# below parses, but "urgent" is not one of your urgencies and "Billing" is not one of your
+# categories, so a router would quietly send it nowhere. (JSON mode also needs the word "JSON"
+# somewhere in the messages, or the API answers 400; the lesson's prompt has it.)
 
 # %%
 import pydantic
@@ -107,30 +153,55 @@ except pydantic.ValidationError as err:
     print(f"\n{err.error_count()} schema errors:", [(e["loc"][0], e["input"]) for e in err.errors()])
 
 # %% [markdown]
-# ## Structured Outputs: the schema is the contract
+# ## Structured Outputs: the schema is the contract, in either API
 #
-# With `client.chat.completions.parse(response_format=Classification)` the SDK turns a pydantic
-# model into a **strict JSON schema**; the API then constrains the model's output to it, and the
-# SDK parses the reply back into the model. Enums make "urgent" impossible rather than unlikely.
-# The request (`request_for` in `labkit/course/ex05.py`, given to you in the exercise) also
-# fences the email in `<email>` tags and tells the model it is data, not instructions, which is
-# the first defence against prompt injection. This is what goes over the wire:
+# Structured Outputs constrain the model's output to a **strict JSON schema**; the SDK builds the
+# schema from a pydantic model and parses the reply back into it. Enums make "urgent" impossible
+# rather than unlikely. Both APIs have it, with a `parse` method each:
+#
+# | | Chat Completions | Responses API |
+# |---|---|---|
+# | call | `client.chat.completions.parse(...)` | `client.responses.parse(...)` |
+# | conversation | `messages=[...]` | `input=[...]` (or `instructions=` and a string) |
+# | schema | `response_format=Classification` | `text_format=Classification` |
+# | on the wire | `response_format: {type: json_schema, json_schema: {strict: true, schema}}` | `text: {format: {type: json_schema, strict: true, schema}}` |
+# | effort, output cap | `reasoning_effort=`, `max_completion_tokens=` | `reasoning={"effort": ...}`, `max_output_tokens=` |
+# | the parsed answer | `completion.choices[0].message.parsed` | `response.output_parsed` |
+#
+# `request_for(email)` and `responses_request_for(email)` in `labkit/course/ex05.py` build the
+# same classification for each; the exercise accepts either. New features land in the Responses
+# API first; Chat Completions stays supported, and the lesson's code uses it. Both requests also
+# fence the email in `<email>` tags and tell the model it is data, not instructions: the first
+# defence against prompt injection.
 
 # %%
-from labkit.replay import load_cassette, resolve_cassette
-
-wire = load_cassette(resolve_cassette("ex05")).interactions[0].body
-print("response_format:", json.dumps(wire["response_format"])[:400], "…")
-print("temperature:", wire["temperature"], "| max_completion_tokens:", wire["max_completion_tokens"])
-
-# %%
-from labkit.course.ex05 import request_for
+from labkit.course.ex05 import request_for, responses_request_for
 
 completion = client.chat.completions.parse(**request_for(email))
-c = completion.choices[0].message.parsed
-print(repr(c))
-print("route:", ref.route(c))
+response = client.responses.parse(**responses_request_for(email))
+print("Chat Completions:", repr(completion.choices[0].message.parsed))
+print("Responses API:   ", repr(response.output_parsed))
+print("route:", ref.route(response.output_parsed))
 print(labkit.provenance(client))
+
+# %%
+from labkit.course.ex05 import email_text
+from labkit.ratelimit import user_text
+from labkit.replay import load_cassette, resolve_cassette
+
+
+def wire_body(path):
+    """What the SDK sent for the demo email's classification (as recorded)."""
+    for inter in load_cassette(resolve_cassette("ex05")).interactions:
+        body = inter.body or {}
+        if inter.path == path and user_text(body) == email_text(email) and ("response_format" in body or "text" in body):
+            return body
+
+
+chat_wire, resp_wire = wire_body("/v1/chat/completions"), wire_body("/v1/responses")
+print("chat      response_format:", json.dumps(chat_wire["response_format"])[:150], "…")
+print("responses text.format:    ", json.dumps(resp_wire["text"]["format"])[:150], "…")
+print("schema identical:", chat_wire["response_format"]["json_schema"]["schema"] == resp_wire["text"]["format"]["schema"])
 
 # %% [markdown]
 # ## Routing is a pure function
@@ -155,7 +226,7 @@ for sentiment, urgency in [("negative", "critical"), ("positive", "critical"), (
 #
 # To compare designs we need realistic timing without a network. `labkit.faults.Latency` makes
 # every answer take `base ± jitter` seconds; here 30 ± 10 ms so the notebook runs in seconds
-# (the real API takes several hundred ms for this call: the ratios below hold, the wall times
+# (the real API takes a few hundred ms for this call: the ratios below hold, the wall times
 # scale). The **theoretical limit** of a design is set by how many requests it keeps in flight
 # and by the rate limit:
 #
@@ -182,10 +253,11 @@ print(f"sequential: {measured['sequential'][0]:.1f} emails/s (limit {measured['s
 
 # %% [markdown]
 # **2. The lesson's thread pool.** Five threads, and `time.sleep(0.1)` after each *finished*
-# future, commented "10 requests/second". But every email was already submitted to the pool, so
-# the five workers send requests as fast as they can (5 / 30 ms ≈ 166/s): the sleep does not
-# limit the request rate at all. It only delays collecting results, so the batch takes
-# 0.1 s × N however fast the API is. It is both too slow and unprotected against rate limits.
+# future, commented as a way to stay under the rate limit. It does not limit anything: every
+# email is submitted to the pool before the first sleep, so the five workers send requests as
+# fast as they can (5 / 30 ms ≈ 166/s), and the sleep runs in the loop that *collects* results,
+# after the requests are already done. It only delays collecting, so the batch takes at least
+# 0.1 s × N however fast the API is: both too slow and unprotected against rate limits.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -215,14 +287,14 @@ plt.tight_layout()
 # requests and one for tokens: each refills at its per-minute limit / 60 per second and holds at
 # most a tenth of a second's worth, so bursts stay small (providers enforce per-minute limits
 # over much shorter windows). A request's token cost is what the API counts against TPM: prompt
-# tokens plus the `max_completion_tokens` it asks for.
+# tokens plus the output limit it asks for (`tokens_for`).
 #
 # The SDK's own retries are off (`max_retries=0`) so that there is exactly one retry layer, ours:
 # retry only what can succeed next time (429, timeouts, dropped connections, 5xx), after the
-# server's `Retry-After` when it sends one, and never a 400. Each email's outcome is appended to a
-# JSONL file the moment it is known, so a crash loses nothing that finished. In real time, with a
-# progress bar: 300 emails, concurrency 8 (8 / 30 ms ≈ 266/s) and 6,000 rpm, so the rate limit
-# sets the theoretical limit at 100/s:
+# server's `Retry-After` when it sends one, and never a 400, 401 or 404. Each email's outcome is
+# appended to a JSONL file the moment it is known, so a crash loses nothing that finished. In
+# real time, with a progress bar: 300 emails, concurrency 8 (8 / 30 ms ≈ 266/s) and 6,000 rpm, so
+# the rate limit sets the theoretical limit at 100/s:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -231,8 +303,9 @@ from pathlib import Path
 
 from labkit.ratelimit import lab_client
 
+INBOX = ["ex05", "ex05_inbox"]  # the recordings of all 1,000 emails
 work = Path(tempfile.mkdtemp())
-aclient = lab_client("ex05", latency=LATENCY)
+aclient = lab_client(INBOX, latency=LATENCY)
 t = time.perf_counter()
 counts = await ref.process_batch(aclient, emails[:300], work / "results.jsonl", concurrency=8, rpm=6_000, tpm=10_000_000)
 took = time.perf_counter() - t
@@ -266,8 +339,8 @@ plt.tight_layout()
 # `labkit.ratelimit.VirtualTimeLoop`, an event loop whose clock jumps to the next timer whenever
 # every task is waiting, so latency and backoff cost no real time and every run gives the same
 # timestamps. That is also why the limiter reads `loop.time()`: the clock `asyncio.sleep` uses.
-# All 1,000 emails under the checks' latency model and limits (`virtual_latency()` and
-# `FULL_RUN` in `labkit/course/ex05.py`):
+# All 1,000 emails under the checks' latency model (`virtual_latency()` in
+# `labkit/course/ex05.py`) and `FULL_RUN`'s limits:
 
 # %%
 import asyncio
@@ -284,7 +357,7 @@ async def timed(client, batch, path, **params):
 
 
 print(f"latency {LATENCY_BASE * 1000:.0f} ± {LATENCY_JITTER * 1000:.0f} ms, limits {FULL_RUN}")
-vclient = lab_client("ex05", latency=virtual_latency())
+vclient = lab_client(INBOX, latency=virtual_latency())
 counts, elapsed = run_virtual(timed(vclient, emails, work / "virtual.jsonl", **FULL_RUN))
 limit = theoretical_rps(FULL_RUN["concurrency"], LATENCY_BASE, FULL_RUN["rpm"])
 print(counts, f"{elapsed:.3f} virtual s -> {1000 / elapsed:.1f} emails/s = {1000 / elapsed / limit:.1%} of {limit:.0f}/s")
@@ -294,11 +367,11 @@ print("peak in flight:", vclient._labkit_transport.max_in_flight)
 # ### Does the rate limit hold in every window?
 #
 # From the attempt timestamps we can find the busiest window of any length. At 6,000 rpm
-# (100/s) with room for 32 in flight, 300 emails: no 1-second window may start more than the
-# rate plus the small burst.
+# (100/s) with room for 32 in flight, 300 emails: no window may start more than the rate times
+# its length plus the small burst.
 
 # %%
-vclient = lab_client("ex05", latency=virtual_latency())
+vclient = lab_client(INBOX, latency=virtual_latency())
 counts, elapsed = run_virtual(timed(vclient, emails[:300], work / "rpm.jsonl", concurrency=32, rpm=6_000, tpm=50_000_000))
 starts = [a.at for a in vclient._labkit_transport.attempts]
 for w in (0.1, 0.5, 1.0, 2.0):
@@ -306,17 +379,31 @@ for w in (0.1, 0.5, 1.0, 2.0):
 print(f"{len(starts)} requests in {elapsed:.2f} s = {len(starts) / elapsed:.1f}/s")
 
 # %% [markdown]
-# ## When emails fail
+# ## The contract, and when emails fail
 #
-# A batch of 1,000 will meet failures. Here three emails meet scripted faults (`labkit.faults`
-# steps, per email; `FAULTS` in `labkit/course/ex05.py`, the same the retries check uses): a 429
-# that says how long to wait, a 400 that no retry can fix, and a timeout followed by a 503.
-# The batch carries on; each failure stays with its email.
+# The exercise's contract is written once, as data, in `labkit/course/ex05.py`: which failures
+# are worth another try, what is final, which headers say how long to wait, how the rate limit
+# is measured, what separates the results file's lines. The checks draw their scenarios from it
+# (every status it names, mixed sequences, the `max_attempts` boundary).
 
 # %%
-from labkit.course.ex05 import FAULTS, faults_for
+from labkit.course.ex05 import CONTRACT
 
-batch = emails[:30]
+for name, value in vars(CONTRACT).items():
+    print(f"{name:20} {value!r}")
+
+# %% [markdown]
+# A batch of 1,000 will meet failures. Here three emails meet scripted faults (`labkit.faults`
+# steps, per email; `FAULTS` in `labkit/course/ex05.py`): a 429 that says how long to wait, a
+# 404 no retry can fix, and a timeout followed by a 503. A fourth email's answer was cut off at
+# the output limit (`TRUNCATED_EMAIL`): the SDK's `parse` raises rather than hand you half a
+# JSON object, and sending it again would end the same way, so it is final too. The batch
+# carries on; each failure stays with its email.
+
+# %%
+from labkit.course.ex05 import FAULTS, TRUNCATED_EMAIL, faults_for
+
+batch = emails[:30] + [TRUNCATED_EMAIL]
 for name, (position, steps) in FAULTS.items():
     print(f"{batch[position]['id']} ({name}): {' -> '.join(steps)}")
 vclient = lab_client("ex05", latency=virtual_latency(), per_item=faults_for(batch))
@@ -324,7 +411,7 @@ counts, elapsed = run_virtual(timed(vclient, batch, work / "faults.jsonl", concu
 print(counts)
 for item in sorted((json.loads(line) for line in (work / "faults.jsonl").read_text().splitlines()), key=lambda i: i["id"]):
     if item["attempts"] > 1 or item["status"] != "ok":
-        print(f"{item['id']}: {item['status']:5} after {item['attempts']} attempt(s)  {item.get('error', '')[:70]}")
+        print(f"{item['id']}: {item['status']:5} after {item['attempts']} attempt(s)  {item.get('error', '')[:60]}")
 
 # %% [markdown]
 # ## Crash and resume
@@ -332,19 +419,21 @@ for item in sorted((json.loads(line) for line in (work / "faults.jsonl").read_te
 # Now the process dies mid-batch (`crash_after=25` raises a `BaseException` from the 26th
 # request, like a kill or an out-of-memory error: no `except Exception` catches it). The lines
 # already appended survive; a second run reads them, skips those emails and sends only the rest.
+# Lines are separated by `"\n"` only: `json.dumps(..., ensure_ascii=False)` keeps characters such
+# as U+2028 raw inside strings, and `str.splitlines()` would split a line there.
 
 # %%
 from labkit.ratelimit import Crash
 
 path = work / "crash.jsonl"
 batch = emails[:100]
-crashing = lab_client("ex05", latency=virtual_latency(), crash_after=25)
+crashing = lab_client(INBOX, latency=virtual_latency(), crash_after=25)
 try:
     run_virtual(timed(crashing, batch, path, concurrency=8, rpm=60_000, tpm=50_000_000))
 except Crash as err:
     print("crashed:", err)
 print("finished before the crash:", len(ref.finished_ids(path)))
-resumed = lab_client("ex05", latency=virtual_latency())
+resumed = lab_client(INBOX, latency=virtual_latency())
 counts, _ = run_virtual(timed(resumed, batch, path, concurrency=8, rpm=60_000, tpm=50_000_000))
 print("resumed run:", counts, "| requests sent:", len(resumed._labkit_transport.attempts))
 print("ok lines now:", len(ref.finished_ids(path)), "of", len(batch))
@@ -409,29 +498,36 @@ for e in emails:
         print(f"{e['id']} {e['hard_case']:11} {'; '.join(diff) or 'matches the label'}")
 
 # %% [markdown]
-# ### What the batch costs
+# ## What the batch costs: now, through the Batch API, or with Flex
 #
-# From each answer's `usage`, priced with the catalog. The same requests through the
-# **Batch API** cost half (see the end of the notebook).
+# From each answer's `usage`, priced with the catalog by `labkit.costs.cost`. Nobody waits for
+# an overnight triage run, so it need not be synchronous:
+#
+# * The **Batch API** runs the same requests within 24 hours at **50%** of the standard price,
+#   in a rate-limit pool of its own (`tier="batch"` below).
+# * **Flex processing** (`service_tier="flex"` on an ordinary request) bills at the Batch rates
+#   with slower, best-effort answers. It is being wound down: it is not offered on the gpt-6.2
+#   models and will not be added to new ones. The catalog says which model offers it.
 
 # %%
-from labkit.costs import cost
+from labkit.catalog import get_model
+from labkit.course.models import ROLES
 
 ok = [r for r in results.values() if r["status"] == "ok"]
-total = sum(cost(r, r["model"]).total_usd for r in ok)
-batch_total = sum(cost(r, r["model"], batch=True).total_usd for r in ok)
 tokens_in, tokens_out = sum(r["prompt_tokens"] for r in ok), sum(r["completion_tokens"] for r in ok)
-print(f"{len(ok)} emails, {tokens_in:,} input + {tokens_out:,} output tokens")
-print(f"synchronous: ${total:.4f}  (${total / len(ok):.6f} per email)")
-print(f"Batch API:   ${batch_total:.4f}")
+print(f"{len(ok)} emails on {MODEL} at effort {EFFORT}: {tokens_in:,} input + {tokens_out:,} output tokens")
+for tier in ("default", "batch", "flex"):
+    total = sum(cost(r, r["model"], tier=tier).total_usd for r in ok)
+    print(f"  {tier:8} ${total:.4f}  (${total / len(ok) * 1000:.4f} per 1,000 emails)")
+print("\nflex offered:", ", ".join(f"{role} ({model}): {'yes' if get_model(model).flex else 'no'}" for role, model in ROLES.items()))
 
 # %% [markdown]
 # ## Your turn: exercise 05
 #
-# Open `exercises/ex05_batch.py`. The data, the `Classification` model and `request_for` (from
-# `labkit/course/ex05.py`), the records and the two baseline designs are given. Write `route`, `classify`, `is_retryable`,
-# `finished_ids` and `process_batch`. This cell runs your processor on 50 emails on the
-# virtual clock:
+# Open `exercises/ex05_batch.py`. The data, the `Classification` model, both request builders and
+# the contract (from `labkit/course/ex05.py`), the records and the two baseline designs are
+# given. Write `route`, `classify` (either API), `is_retryable`, `finished_ids` and
+# `process_batch`. This cell runs your processor on 50 emails on the virtual clock:
 
 # %%
 ex05 = labkit.notebook.exercise("ex05")
@@ -457,26 +553,32 @@ except NotImplementedError as todo:
 # One asyncio process with a good limiter saturates a rate limit of a few hundred requests per
 # second, and holds 1,000 emails in memory without effort. Two things push past it:
 #
-# * **Nobody is waiting.** For overnight jobs, the **Batch API** takes a JSONL file of requests
-#   (each line `{"custom_id", "method": "POST", "url": "/v1/chat/completions", "body": {...}}`:
-#   the bodies `request_for` builds, with the schema written out as a `json_schema`
-#   response_format), runs them within 24 hours at **50% off**, under its own
-#   much larger limits, and returns a results file keyed by `custom_id`: upload with
-#   `client.files.create(purpose="batch")`, start with `client.batches.create(input_file_id=...,
-#   endpoint="/v1/chat/completions", completion_window="24h")`, poll `client.batches.retrieve`.
-#   Your resume logic carries over: `custom_id` plays the role of the email id.
+# * **Nobody is waiting.** The **Batch API** takes a JSONL file of requests, one per line:
+#   `{"custom_id", "method": "POST", "url": "/v1/chat/completions" or "/v1/responses", "body": {...}}`,
+#   where the body is what `parse` sends (the schema written out as a strict `json_schema`, as
+#   printed above). Upload it with `client.files.create(purpose="batch")`, start it with
+#   `client.batches.create(input_file_id=..., endpoint=..., completion_window="24h")`, poll
+#   `client.batches.retrieve`, and read a results file keyed by `custom_id`. Your resume logic
+#   carries over: `custom_id` plays the role of the email id.
 # * **Many workers.** Several processes or machines each with their own limiter would together
 #   exceed the account's limit. The bucket must then live in a shared store, typically **Redis**
 #   (an atomic Lua script or `INCR` + `EXPIRE` per window; a get-then-set races), and the work
 #   queue too (a Redis list or stream, so a crashed worker's emails are picked up by another).
 #   The finished-ids set moves there as well. Notebook 06 runs this kind of shared state on a real Redis.
-#
-# **Recap:** classify with Structured Outputs (a schema the API enforces), not `json.loads` on
-# prose; keep routing a pure function; the lesson's `sleep` after each completed future paces
-# results, not requests; a semaphore bounds concurrency and a token bucket bounds the rate, and
-# together they set a theoretical limit you can measure against; isolate failures per item,
-# retry only what can succeed, append results as they finish and resume from them. Check your
-# work (about five seconds):
+
+# %%
+line = {"custom_id": email["id"], "method": "POST", "url": "/v1/chat/completions", "body": chat_wire}
+print(json.dumps(line)[:200], "…")
+
+# %% [markdown]
+# **Recap:** classify on the fast model at the effort the task needs (here `none`), with
+# Structured Outputs (a schema the API enforces, in either API), not `json.loads` on prose, and
+# not JSON mode, which checks syntax only; keep routing a pure function; the lesson's `sleep`
+# after each completed future paces results, not requests; a semaphore bounds concurrency and a
+# token bucket bounds the rate, and together they set a theoretical limit you can measure
+# against; isolate failures per item, retry only what can succeed, append results as they finish
+# and resume from them; and when nobody waits, the Batch API halves the bill. Check your work
+# (about two seconds):
 
 # %%
 labkit.check("ex05")

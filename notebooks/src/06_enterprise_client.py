@@ -17,17 +17,19 @@ labkit.notebook.intro("ex06", "ex06_day")
 # ## The lesson's client, reviewed
 #
 # The lesson's design is right: cache, rate limit, budget, attribution, fallback. Its code would
-# not survive production. Before building our own, here is what goes wrong and why.
+# not survive production, nor today's API. Before building our own, here is what goes wrong and why.
 #
 # | in the lesson's code | what happens | what we do instead |
 # | --- | --- | --- |
-# | `List`, `logging` and `CostTracker` used before they are imported or defined | `NameError` on import | import what you use |
-# | cache key = hash of the messages only | the cheap model's answer is served to a request for the premium one; temperature 0.2 and 1.0 share an entry | hash the whole request body |
+# | `List` appears in a method signature, but only `Optional` and `Dict` are imported | `NameError` the moment the class is defined, so the listing does not even import | import what you use |
+# | `logging` is called, never imported in that listing | no error at import; a `NameError` on the first cache hit, budget warning or failed call | import it (`CostTracker`, defined further down the same listing, is fine: it exists before the first client is made) |
+# | cache key = hash of the messages only | the cheap model's answer is served to a request for the premium one; every setting shares an entry | hash the whole request body |
 # | rate limit: `GET`, compare, then `INCR` | concurrent requests read the same count and all pass | one atomic step (`INCR` first, or a Lua script) |
-# | budget: read the spend, compare, call, then add | every request in flight passes the check: the budget is overshot by up to one request per worker | reserve the maximum cost atomically before calling |
-# | `gpt-5` with `temperature=0.7, max_tokens=500` | HTTP 400 on the real API (reasoning models take neither) | sampling models for this client, `max_completion_tokens` everywhere |
-# | cost = `total_tokens` x one price per 1K | output tokens cost 4-8x input tokens, so this is wrong in both directions | `labkit.costs.cost(usage, model)` |
-# | fallback catches `openai.APIError` | a 400 (our bug) is "retried" on two more models | fall back only on 429, 5xx, timeouts and connection errors |
+# | budget: read the spend, compare, call, then add | every request in flight passes the check: the budget is overshot by up to one request per worker | reserve the maximum cost atomically before calling, release it if the call fails |
+# | `gpt-5` with `temperature=0.7, max_tokens=500` | HTTP 400 today (reasoning models take neither); HTTP 404 from 11 December 2026, when `gpt-5` shuts down | the course's flagship by role, a reasoning effort, `max_completion_tokens` |
+# | the cascade `gpt-5` → `gpt-4o` → `gpt-5-mini` | all three retire: two on 11 December 2026, `gpt-4o` on 14 January 2027 | a cascade of current models, named by role in one file |
+# | cost = `total_tokens` x one price per 1K | output costs 5x input on today's models, and hidden reasoning tokens are billed as output: wrong in both directions | `labkit.costs.cost(usage, model)` |
+# | fallback catches `openai.APIError` | a 400, 401 or 404 (our request, key or model name is wrong) is "retried" on two more models | fall back only on 408, 409, 429, 5xx, timeouts and lost connections |
 #
 # (Its use cases have more: `smart_completion(model=...)` is not a parameter it has, the content
 # pipeline reads `seo["title"]` that nothing produces, the feature gate calls an undefined
@@ -35,14 +37,13 @@ labkit.notebook.intro("ex06", "ex06_day")
 #
 # Two of these we can see without any server. The lesson's cache key cannot tell models apart:
 
-# (The requests, prompts and models of this notebook are in `labkit/course/ex06.py`.)
+# (The requests, prompts, models and the exercise's contract are in `labkit/course/ex06.py`.)
 
 # %%
 import hashlib
 import json
 
-from labkit.course.ex06 import CASCADE, CHEAP, MAX_COMPLETION_TOKENS, PREMIUM, RESET, TEMPERATURE
-from labkit.course.models import LESSON_FLAGSHIP
+from labkit.course.ex06 import CASCADE, CHEAP, EFFORT, LESSON_REQUEST, MAX_COMPLETION_TOKENS, PREMIUM, RESET
 
 
 def lesson_cache_key(messages):  # the lesson's key: the messages, nothing else
@@ -53,31 +54,53 @@ print(f"{PREMIUM + ' request:':21}", lesson_cache_key(RESET))
 print(f"{CHEAP + ' request:':21}", lesson_cache_key(RESET), "(the same key: one model's answer served for the other)")
 
 # %% [markdown]
-# And the request it sends would be rejected by the real API. The linter knows the models' rules:
+# And the request it sends is refused. Here it is as the lesson wrote it (its flagship, temperature
+# 0.7, `max_tokens` 500), with the answer the API gives (recorded in the API's own format):
 
 # %%
-# the lesson's request: its flagship model, with temperature and the output limit sent as max_tokens
-lesson_request = {"model": LESSON_FLAGSHIP, "messages": RESET, "temperature": TEMPERATURE, "max_tokens": MAX_COMPLETION_TOKENS}
-for finding in labkit.lint_request(**lesson_request):
-    print(f"{finding.severity:7} {finding.code}: {finding.message}")
+import openai
+
+try:
+    labkit.client("ex06").chat.completions.create(**LESSON_REQUEST)
+except openai.BadRequestError as err:
+    print(err.status_code, err.code, "-", err.body["message"])
 
 # %% [markdown]
-# So this client uses **sampling** models, which accept `temperature` (the cache policy below
-# depends on it), and sends the output limit as `max_completion_tokens`, which every current model
-# accepts (`max_tokens` is the deprecated name that reasoning models reject). They are named by
-# role (the course's line-up is `labkit/course/models.py`):
+# The API names the first parameter it rejects. The linter knows the models' rules and lists every
+# problem at once, judged on a given day; on the day after the shutdown the same request gets a 404:
+
+# %%
+from datetime import date
+
+for day in (date(2026, 12, 1), date(2026, 12, 12)):
+    print(day)
+    for finding in labkit.lint_request(**LESSON_REQUEST, today=day):
+        print(f"  {finding.severity:7} {finding.code}: {finding.message}")
+
+# %% [markdown]
+# Every current model is a **reasoning model**: it thinks in hidden reasoning tokens before it
+# answers, those tokens are billed as output, and `max_completion_tokens` caps both (the deprecated
+# `max_tokens` is rejected). `temperature` and `top_p` are accepted only at reasoning effort
+# `"none"`, which only some models offer (the cheapest does, the flagship does not). So this
+# client sends a **reasoning effort** instead of a temperature: `"low"` by default, enough for a
+# support answer and accepted by every model of the cascade. The models are named by role (the
+# course's line-up is `labkit/course/models.py`; lesson 07 uses the same premium and cheap models):
 #
-# * `PREMIUM`, the default;
-# * `CHEAP`, where the budget policy falls back to;
-# * `CASCADE`, tried in order when a model is unavailable (the lesson's cascade is gpt-5, gpt-4o,
-#   gpt-5-mini: the same idea, flagship to mini).
+# * `PREMIUM`, the default: the course's flagship (the lesson's `gpt-5`);
+# * `CHEAP`, where the budget policy falls back to: the cheapest current model (the lesson's `gpt-5-mini`);
+# * `CASCADE`, tried in order when a model is unavailable.
+#
+# The client's default request, on each model of the cascade, passes the linter:
 
 # %%
 print("PREMIUM =", PREMIUM)
 print("CHEAP   =", CHEAP)
 print("CASCADE =", " -> ".join(CASCADE))
+for model in CASCADE:
+    request = {"model": model, "messages": RESET, "reasoning_effort": EFFORT, "max_completion_tokens": MAX_COMPLETION_TOKENS}
+    problems = [f.code for f in labkit.lint_request(**request) if f.severity != "info"]
+    print(f"{model:15} effort={EFFORT}, max_completion_tokens={MAX_COMPLETION_TOKENS}:", problems or "accepted")
 
-# %% [markdown]
 # ## A real Redis, with nothing but pip
 #
 # `labkit.redisd.connect()` gives you a `redis.Redis` client. If `REDIS_URL` is set
@@ -191,11 +214,13 @@ print(sol.RATE_LIMIT_LUA)
 # %% [markdown]
 # ## The response cache
 #
-# The key is a SHA-256 of the whole request body (model, messages, temperature, output limit and
-# any other parameter), so anything that changes the answer changes the key. Entries get a TTL
-# (one hour by default, as in the lesson). And requests sampled above `NO_CACHE_ABOVE = 0.7` are
-# never cached: a high temperature says "I want variety", and a cache would freeze one sample.
-# A hit costs nothing and does not count against the rate limit (it never reaches the API).
+# The key is a SHA-256 of the whole request body (model, messages, reasoning effort, output limit
+# and any other parameter), so anything that changes the answer changes the key. Entries get a TTL
+# (one hour by default, as in the lesson). A request with an explicit temperature above
+# `NO_CACHE_ABOVE = 0.7` (possible on models at effort `"none"`) says "I want variety", and a
+# cache would freeze one sample, so it is never cached. A hit costs nothing and does not count
+# against the rate limit: it never reaches the API, so even a user who has used up the minute's
+# requests gets it.
 
 # %%
 client = labkit.client(["ex06", "ex06_day"])
@@ -303,35 +328,54 @@ for cls, tag in ((LessonBudget, "lesson"), (sol.EnterpriseGPTClient, "atomic")):
 # ## Falling back to another model, only when it can help
 #
 # A `503` or `429` says *that model, right now*: another model may well answer. A `400` says *your
-# request is wrong*: every model will reject it, and trying three of them triples the noise. With
-# `labkit.faults` we script the first answer:
+# request is wrong*, a `401` *your key is wrong*, a `404` *that model does not exist (any more)*:
+# every model gives the same answer, and trying three of them triples the noise. The exercise's
+# contract writes the split down once, as data, and the checks draw their scenarios from it:
 
 # %%
-for scenario in ("503", "400"):
+from labkit.course.ex06 import FINAL_STATUSES, RETRYABLE_FAULTS, RETRYABLE_STATUSES
+
+print("try the next model on:", RETRYABLE_STATUSES, "and", RETRYABLE_FAULTS)
+print("raise at once on:     ", FINAL_STATUSES)
+
+# %% [markdown]
+# With `labkit.faults` we script what the API answers, attempt by attempt: a 503; a 401; a 429 then
+# a 503; and every model failing in a different way. When every model fails, the client raises the
+# last model's error, and the reservation it made is released (the budget holds nothing back):
+
+# %%
+for i, scenario in enumerate(("503", "401", "429, 503", "503, timeout, 429")):
     scripted = faults.client(scenario, "ex06")
-    ent = sol.EnterpriseGPTClient(scripted, r, prefix=f"{PREFIX}fallback{scenario}:", clock=course_clock)
+    ent = sol.EnterpriseGPTClient(scripted, r, prefix=f"{PREFIX}fallback{i}:", clock=course_clock)
     try:
         got = ent.complete(RESET, user_id="ana")
         outcome = f"answered by {got.model}"
     except Exception as err:
         outcome = f"raised {type(err).__name__}"
-    attempts = [(a.outcome, a.body["model"]) for a in labkit.transport_of(scripted).attempts]
-    print(f"{scenario}: attempts {attempts} -> {outcome}")
+    attempts = ", ".join(f"{a.body['model']} {a.outcome}" for a in labkit.transport_of(scripted).attempts)
+    print(f"{scenario:18} {attempts}  ->  {outcome}; spent ${ent.spend():.6f}")
 
 # %% [markdown]
 # ## A replayed day of traffic: cache hit rate and who spends what
 #
 # Now a whole (small) day for Planwise: ten users, three features. Support answers come from a
 # pool of twelve questions where a few are asked far more than others; agents summarize tickets
-# (several agents open the same ticket, so summaries repeat); marketing asks for taglines at
-# temperature 1.0, which are never cached. The requests are the ones recorded in
-# `cassettes/ex06_day.json`, replayed on a clock that walks through the day.
+# on `CHEAP` at effort `"none"` and temperature 0.2 (several agents open the same ticket, so
+# summaries repeat and are cached); marketing asks `CHEAP` for taglines at temperature 1.2, which
+# are never cached. The requests are the ones recorded in `cassettes/ex06_day.json`, replayed on a
+# clock that walks through the day.
+#
+# One thing does not follow the day's clock by itself: **Redis expires keys on its own clock, in
+# real seconds**, and this replayed day takes a second or two. Left alone, no cache entry would
+# ever expire during the replay. So the loop expires them itself, by the day's clock, one hour
+# (the client's `cache_ttl`) after each was written. It knows the reference's key names
+# (`<prefix>cache:<hash>`); in production, Redis's own TTL does this.
 
 # %%
 import random
 
 from labkit.clock import Clock
-from labkit.course.ex06 import DAY_TICKETS, SUPPORT_POOL, TAGLINE, TICKET_MAX_OUT, TICKET_TEMPERATURE, ticket_messages
+from labkit.course.ex06 import DAY_TICKETS, SUPPORT_POOL, TAGLINE, TAGLINE_PARAMS, TICKET_PARAMS, ticket_messages
 
 faq_pool = SUPPORT_POOL
 tickets = [ticket_messages(ticket) for ticket in DAY_TICKETS]
@@ -342,22 +386,34 @@ midnight = course_clock() // 86400 * 86400  # the course's day, from 00:00 UTC
 day_clock = Clock(now=midnight)  # a clock the loop below moves through the day
 day_client = labkit.client(["ex06", "ex06_day"])
 day = sol.EnterpriseGPTClient(day_client, r, prefix=PREFIX + "day:", clock=day_clock, monthly_budget_usd=5.0)
+written = {}  # cache key -> when it was written, by the day's clock
+
+
+def expire_by_the_days_clock(now):
+    for key, at in list(written.items()):
+        if now - at >= day.cache_ttl:
+            r.delete(key)
+            del written[key]
+    for key in r.scan_iter(match=PREFIX + "day:cache:*"):
+        written.setdefault(key, now)
+
+
 rng = random.Random(2026)
 hourly = []
 for hour, n in enumerate(per_hour):
     hits = 0
     for second in sorted(rng.uniform(0, 3600) for _ in range(n)):
         day_clock.now = midnight + hour * 3600 + second
+        expire_by_the_days_clock(day_clock.now)
         user = rng.choice(users)
         feature = rng.choices(["support_answer", "ticket_summary", "marketing_copy"], [0.5, 0.25, 0.25])[0]
         if feature == "support_answer":
             question = faq_pool[min(int(rng.paretovariate(1.2)) - 1, len(faq_pool) - 1)]
             answer = day.complete(question, user_id=user, feature=feature)
         elif feature == "ticket_summary":
-            answer = day.complete(rng.choice(tickets), user_id=user, feature=feature, model=CHEAP,
-                                  temperature=TICKET_TEMPERATURE, max_completion_tokens=TICKET_MAX_OUT)
+            answer = day.complete(rng.choice(tickets), user_id=user, feature=feature, **TICKET_PARAMS)
         else:
-            answer = day.complete(TAGLINE, user_id=user, feature=feature, temperature=1.0)
+            answer = day.complete(TAGLINE, user_id=user, feature=feature, **TAGLINE_PARAMS)
         hits += answer.cached
     hourly.append((n, hits))
 
@@ -369,7 +425,9 @@ print(f"sum over users ${sum(day.spend_by_user().values()):.6f} = total ${day.sp
 # %% [markdown]
 # The hit rate is high here because twelve questions cover all the support traffic; real traffic
 # has a long tail of one-off questions, which is why the lesson expects 30-50% savings rather than
-# this. Taglines at temperature 1.0 are never cached, so marketing pays for every request.
+# this. Taglines at temperature 1.2 are never cached, so marketing pays for every request, but on
+# the cheapest model at effort `"none"` each costs a tiny fraction of a support answer from the
+# flagship: the support answers are where the money goes, and where the cache saves it.
 
 # %%
 import matplotlib.pyplot as plt
@@ -395,9 +453,15 @@ rate = ax.twinx()
 (line,) = rate.plot(hours, [h / n for n, h in hourly], color="#4c72b0", marker="o", label="cache hit rate")
 rate.set_ylim(0, 1)
 rate.set_ylabel("hit rate")
-ax.set_title("Cache hit rate over a replayed day (TTL 1 hour)")
+ax.set_title("Cache hit rate over a replayed day (entries expire 1 hour after they are written, by the day's clock)")
 ax.legend(handles=[bars, line], loc="upper left")
 plt.show()
+
+# %% [markdown]
+# The hit rate follows the traffic: in busy hours a popular answer is asked again within the hour,
+# in the quiet hours of the night nothing asked is still in the cache an hour later. A longer TTL
+# raises the hit rate and serves older answers; a product decides how old an answer may be (and
+# clears the cache when the help centre changes).
 
 # %% [markdown]
 # ## Your turn: exercise 06
@@ -405,7 +469,9 @@ plt.show()
 # Open `exercises/ex06_enterprise_client.py`. The constants, `Answer`, the two exceptions, the
 # constructor and the catalog helpers are given; you write `is_retryable`, `cache_key`,
 # `check_rate_limit`, `complete` and the three spend reports. The docstring of `complete` lists
-# the five steps. This cell tries your file:
+# the five steps; the contract (which errors to retry, when not to cache) is in
+# `labkit/course/ex06.py`. Chat Completions or the Responses API: the checks read what your
+# requests mean, either way. This cell tries your file:
 
 # %%
 ex06 = labkit.notebook.exercise("ex06")
@@ -418,10 +484,12 @@ except NotImplementedError as todo:
 # %% [markdown]
 # **Recap:** key the cache on the whole request and give it a TTL; count first, then decide, in one
 # atomic step (a Lua script or `INCR`'s return value), because under concurrency "read, compare,
-# write" is always a race; reserve a request's maximum cost before calling so the budget holds;
-# keep money in integers and attribute it in one transaction; fall back to another model only on
-# errors another model can fix. The checks run your client on a real Redis under 8 threads in 2
-# processes (hidden checks are graded by your instructor):
+# write" is always a race; reserve a request's maximum cost before calling so the budget holds, and
+# release it whenever the request fails; keep money in integers and attribute it in one
+# transaction; fall back to another model only on errors another model can fix, and send every
+# parameter to each model you try. The checks run your client on a real Redis under 8 threads in 2
+# processes, script every status of the contract, and compare what your client does with what the
+# reference does (hidden checks are graded by your instructor):
 
 # %%
 redisd.drop_prefix(r, PREFIX)

@@ -2,4 +2,4 @@
 
 hog = []
 while True:
-    hog.append(bytearray(32 * 2**20))
+    hog.append(bytearray(512 * 2**20))  # past the 256 MB limit of the test at once

@@ -1,0 +1,34 @@
+"""Hostile case: digs the job's token out of the grader's frames and writes a result nested 100,000 deep,
+then leaves with os._exit(0): the parent must neither crash nor recurse."""
+
+import os
+import sys
+
+
+def find_token():
+    frame = sys._getframe()
+    while frame is not None:
+        job = frame.f_locals.get("job")
+        if job is not None and hasattr(job, "token"):
+            return job.token
+        frame = frame.f_back
+    return "no-token"
+
+
+def summarize(completion):
+    doc = find_token() + "\n" + "[" * 100_000 + "]" * 100_000
+    for fd in range(3, 64):
+        try:
+            os.pwrite(fd, doc.encode(), 0)
+            os.ftruncate(fd, len(doc))
+        except OSError:
+            pass
+    os._exit(0)
+
+
+def build_messages(prompt=""):
+    raise NotImplementedError
+
+
+def first_completion(client):
+    raise NotImplementedError
