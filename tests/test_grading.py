@@ -349,3 +349,28 @@ def test_no_namespaces_means_no_grading_unless_no_sandbox(tmp_path: Path) -> Non
     assert "UNSANDBOXED" in (tmp_path / "out" / "summary.md").read_text()
     with open(tmp_path / "out" / "gradebook.csv", newline="") as fh:
         assert {r["sandbox"] for r in csv.DictReader(fh)} == {"none (--no-sandbox)"}
+
+
+def test_whole_course_reference_and_alternatives_grade_ok(tmp_path: Path) -> None:
+    """Every exercise, graded in the sandbox: the reference and the first alternative of each get
+    status ok and full marks (a lazily loaded labkit global or a tool's own 'took longer than'
+    message must not read as tampering or a timeout), and the starters get zero, status ok."""
+    subs = tmp_path / "subs"
+    for name in ("ref", "alt", "start"):
+        (subs / name).mkdir(parents=True)
+    for sol in (ROOT / "solutions").glob("ex*.py"):
+        shutil.copy(sol, subs / "ref")
+        shutil.copy(exercises_dir() / sol.name, subs / "start")
+    for folder in sorted((ROOT / "tests" / "alternatives").iterdir()):
+        first = sorted(p for p in folder.iterdir() if p.is_dir())[0]
+        for f in first.glob("*.py"):
+            shutil.copy(f, subs / "alt")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    cmd = [sys.executable, "-m", "labkit.cli", "grade", str(subs), "--out", str(tmp_path / "out"), "--no-progress"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    records = {r["learner"]: r for r in json.loads((tmp_path / "out" / "gradebook.json").read_text())["learners"]}
+    for name in ("ref", "alt"):
+        rec = records[name]
+        assert (rec["status"], rec["score"]) == ("ok", rec["max_score"]), (name, rec["status"], rec["detail"])
+    assert (records["start"]["status"], records["start"]["score"]) == ("ok", 0), records["start"]["detail"]

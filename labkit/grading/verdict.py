@@ -15,7 +15,7 @@ from .protocol import EXIT_INTERNAL, EXIT_MEMORY, JobEnd, ProtocolError, RawResu
 from .records import LearnerRecord, exercises_from
 from .settings import MAX_SUBMISSION_MB, OUTPUT_CAP_MB, Settings
 
-TIMEOUT_MARKS = ("CheckTimeout", "took longer than")
+TIMEOUT_MARKS = ("CheckTimeout", "your code took longer than")  # what labkit.checks writes, not a tool's own message
 MALFORMED = "grader error: malformed result"
 COURSE = "course problem"
 
@@ -94,7 +94,7 @@ def _verdict(reports: tuple[object, ...], violations: list[str], tampered: list[
     problems = [c.detail for r in reps for c in r.results if c.detail.startswith(COURSE_PROBLEM)]
     if problems:
         return COURSE, problems[0] + " (not charged to the learner: fix the course, then grade again)"
-    texts = [r.import_error for r in reps] + [c.detail for r in reps for c in r.results]
+    texts = [r.import_error for r in reps] + [c.detail for r in reps for c in r.results if c.status != "pass"]
     if any("MemoryError" in t for t in texts):
         return "memory limit", "the code ran out of memory (MemoryError)"
     if any(m in t for t in texts for m in TIMEOUT_MARKS):
