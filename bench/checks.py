@@ -119,7 +119,7 @@ def mutants_of(exercise: str, path: Path) -> list[Mutant]:
 
 def equivalents() -> list[dict[str, object]]:
     """The listed equivalent mutants: exercise, operator, line, why, and optionally ``mutated``
-    (the mutated line's text, to single out one of several mutants on that line)."""
+    (text found in the mutated line, to single out one of several mutants on that line)."""
     if not EQUIVALENT.exists():
         return []
     return list(tomllib.loads(EQUIVALENT.read_text(encoding="utf-8")).get("mutant", []))
@@ -131,7 +131,7 @@ def listed_as(m: Mutant, entries: list[dict[str, object]]) -> dict[str, object] 
     for e in entries:
         if (e["exercise"], e["operator"], int(str(e["line"]))) != (m.exercise, m.operator, m.line):
             continue
-        if "mutated" in e and str(e["mutated"]).strip() not in added:
+        if "mutated" in e and not any(str(e["mutated"]).strip() in line for line in added):
             continue
         return e
     return None
