@@ -374,3 +374,22 @@ def test_whole_course_reference_and_alternatives_grade_ok(tmp_path: Path) -> Non
         rec = records[name]
         assert (rec["status"], rec["score"]) == ("ok", rec["max_score"]), (name, rec["status"], rec["detail"])
     assert (records["start"]["status"], records["start"]["score"]) == ("ok", 0), records["start"]["detail"]
+
+
+def test_a_corrupt_cassette_refuses_to_grade(tmp_path: Path) -> None:
+    """The reference is graded first in the same sandbox: with a cassette cut in half it cannot score
+    full marks, so no learner is graded (never a class of silent low marks) and the message says why."""
+    course, subs, out = tmp_path / "course", tmp_path / "subs", tmp_path / "out"
+    for folder in ("cassettes", "solutions"):
+        shutil.copytree(ROOT / folder, course / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    cassette = course / "cassettes" / "ex01.json"
+    cassette.write_text(cassette.read_text()[: len(cassette.read_text()) // 2])
+    (subs / "ada").mkdir(parents=True)
+    shutil.copy(ROOT / "solutions" / "ex01_first_call.py", subs / "ada")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")} | {"LABKIT_ROOT": str(course)}
+    done = run_grade(subs, out, env)
+    said = done.stdout + done.stderr
+    assert done.returncode != 0, said[-2000:]
+    assert "no learner is graded" in said and "ex01.json" in said, said[-2000:]
+    assert "Traceback" not in said
+    assert not (out / "results" / "ada.json").exists()
