@@ -97,7 +97,7 @@ def supervise(job: Job, status_fd: int, cfg: Config, bound: Bound, redis: SlotRe
         io, sub, home = base / ".io", base / "sub", base / "home"
         for d in (io, sub, home, home / "tmp"):
             d.mkdir(mode=0o700)
-        _write_files(sub, job.files)
+        write_files(sub, job.files)
         fds = [os.open(io / name, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
                for name in ("result", "stdout", "stderr", "reserve")]
         os.posix_fallocate(fds[3], 0, protocol.MAX_BYTES + 2**16)  # room for the result, whatever the learner writes
@@ -130,8 +130,8 @@ def supervise(job: Job, status_fd: int, cfg: Config, bound: Bound, redis: SlotRe
         os._exit(code)
 
 
-def _write_files(sub: Path, files: dict[str, str]) -> None:
-    """The learner's files (relative, ``..``-free names only) into ``sub``."""
+def write_files(sub: Path, files: dict[str, str]) -> None:
+    """Files (relative, ``..``-free names only -> base64 content) into ``sub``: a learner's copy."""
     for rel, data in files.items():
         parts = PurePosixPath(rel).parts
         if not parts or rel.startswith("/") or any(p in ("", ".", "..") for p in parts):

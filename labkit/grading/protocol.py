@@ -102,6 +102,7 @@ class Config(BaseModel):
     starters: dict[str, str]  # file name -> the pristine starter (public), to warm up on
     work: str  # a folder the slot may write (without a sandbox: learners' folders go there)
     hidden: tuple[str, ...] = ()  # without a sandbox: folders the audit hook refuses to read (solutions/, tests/, .git)
+    unicode: dict[str, str] = {}  # hypothesis's Unicode tables, built (path in its storage folder -> base64)
 
 
 class Job(BaseModel):

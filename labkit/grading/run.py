@@ -97,6 +97,7 @@ def _grade_all(todo: list[Learner], s: settings.Settings, out: Path, jobs: int, 
     from .. import starters as starter_gen
     from ..checks import get_exercise
     from ..tokens import cache_dir, ensure_encodings
+    from .warm import unicode_tables
 
     bwrap = jail.bwrap_binary() if s.sandboxed else None
     if s.sandboxed and not bwrap:
@@ -117,11 +118,13 @@ def _grade_all(todo: list[Learner], s: settings.Settings, out: Path, jobs: int, 
         starter_gen.build(into=Path(tmp))
         starter_text = {f"{ex.file}.py": (Path(tmp) / f"{ex.file}.py").read_text(encoding="utf-8")
                         for ex in specs if (Path(tmp) / f"{ex.file}.py").exists()}
+    unicode = unicode_tables() if s.sandboxed else {}  # unsandboxed, learner code could reach the folder it is kept in
     env = dict(s.env) | {"TIKTOKEN_CACHE_DIR": str(cache_dir()), "LANG": "C.UTF-8"}
     cfg = Config(exercises=s.exercises, timeout=s.timeout, check_limit=s.check_limit, memory_mb=s.memory_mb, tmp_mb=s.tmp_mb,
                  output_cap_mb=settings.OUTPUT_CAP_MB, sandboxed=s.sandboxed, env=env, starters=starter_text,
                  work="/tmp" if s.sandboxed else str(work),
-                 hidden=() if s.sandboxed else tuple(str(s.root / n) for n in ("solutions", "tests", ".git", ".env")))
+                 hidden=() if s.sandboxed else tuple(str(s.root / n) for n in ("solutions", "tests", ".git", ".env")),
+                 unicode=unicode)
     if bwrap:
         extra = [cache_dir()] + ([Path(os.environ["LABKIT_MODELS"]).resolve()] if os.environ.get("LABKIT_MODELS") else [])
         command = jail.slot_command(bwrap, jail.view(s.root, paths.cassette_dir(), extra), env, 32, 3)

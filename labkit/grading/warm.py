@@ -12,6 +12,7 @@ import contextlib
 import gc
 import io
 import linecache
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,8 +21,12 @@ if TYPE_CHECKING:
     from ..checks import Exercise
 
 
-def warm(exercise_ids: tuple[str, ...], starters: Path | None, check_limit: float) -> tuple[Exercise, ...]:
-    """Import and exercise the checks of ``exercise_ids``; return their :class:`~labkit.checks.Exercise` objects."""
+def warm(exercise_ids: tuple[str, ...], starters: Path | None, check_limit: float,
+         unicode: Path | None = None) -> tuple[Exercise, ...]:
+    """Import and exercise the checks of ``exercise_ids``; return their :class:`~labkit.checks.Exercise` objects.
+
+    ``unicode``: a folder holding hypothesis's Unicode tables (:func:`unicode_tables`), read instead of
+    built (built here, they take seconds)."""
     import tqdm
 
     from .. import checks, tokens
@@ -49,7 +54,7 @@ def warm(exercise_ids: tuple[str, ...], starters: Path | None, check_limit: floa
                     checks.run_checks(ex.id, starters, time_limit=check_limit)
     finally:
         sys.dont_write_bytecode = old
-    _hypothesis()
+    _hypothesis(unicode)
     forget_learners()
     return exercises
 
@@ -63,17 +68,65 @@ def forget_references() -> None:
     differential._CACHE.clear()
 
 
-def _hypothesis() -> None:
-    """Run one trivial property check, so every module hypothesis loads lazily is loaded now (and known)."""
+def _hypothesis(unicode: Path | None = None) -> None:
+    """Run trivial property checks, so every module hypothesis loads lazily is loaded now (and known), and
+    its Unicode tables are in memory: a learner's runner has a fresh, empty hypothesis folder, where building
+    them again for ``st.characters(codec=...)`` takes over a second per learner. ``unicode``: a folder
+    where hypothesis finds them already built (see :func:`unicode_tables`)."""
     with contextlib.suppress(Exception):
-        from hypothesis import strategies
+        from hypothesis import configuration, strategies
 
         from ..checks.props import check_property
 
-        def holds(n: int) -> None:
-            assert n == n
+        home = configuration.storage_directory(intent_to_write=False).home_directory
+        configuration.set_hypothesis_home_dir(unicode or home)
+        try:
+            _unicode_tables()
+        finally:
+            configuration.set_hypothesis_home_dir(home)
 
-        check_property(holds, max_examples=3, n=strategies.integers())
+        def holds(n: int, s: str) -> None:
+            assert n == n and s == s
+
+        check_property(holds, max_examples=3, n=strategies.integers(),
+                       s=strategies.text(strategies.characters(codec="utf-8"), max_size=4))
+
+
+def _unicode_tables() -> None:
+    """Load (or build) hypothesis's Unicode tables: by category, and what UTF-8 encodes."""
+    from hypothesis.internal import charmap
+
+    charmap.charmap()
+    charmap.categories()
+    charmap.intervals_from_codec("utf-8")
+
+
+def unicode_tables() -> dict[str, str]:
+    """hypothesis's Unicode table files (path under its storage folder -> base64), for a slot to read
+    instead of building them: built once per machine into ``~/.cache/labkit/hypothesis`` (in a child
+    process, so this process's own hypothesis state is untouched); {} if they cannot be made."""
+    import base64
+    import subprocess
+    import unicodedata
+
+    import hypothesis
+
+    from .environ import clean_environ
+
+    folder = Path.home() / ".cache" / "labkit" / "hypothesis"
+    done = folder / f"built-{hypothesis.__version__}-{unicodedata.unidata_version}"
+    try:
+        if not done.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            code = "from labkit.grading.warm import _unicode_tables; _unicode_tables()"
+            subprocess.run([sys.executable, "-c", code], env=clean_environ(os.environ) | {
+                "HYPOTHESIS_STORAGE_DIRECTORY": str(folder)}, capture_output=True, timeout=300, check=True)
+            done.touch()
+        tables = folder / "unicode_data" / unicodedata.unidata_version
+        return {p.relative_to(folder).as_posix(): base64.b64encode(p.read_bytes()).decode()
+                for p in sorted(tables.glob("*.json.gz")) if p.is_file()}
+    except (OSError, subprocess.SubprocessError):
+        return {}
 
 
 def _platform() -> None:

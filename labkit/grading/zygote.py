@@ -89,7 +89,9 @@ def main(fd: int) -> None:
             (starters / Path(name).name).write_text(text, encoding="utf-8")
         from .warm import warm
 
-        exercises = warm(cfg.exercises, starters, cfg.check_limit)
+        unicode = Path(tempfile.mkdtemp(dir=cfg.work, prefix="hypothesis-"))
+        child.write_files(unicode, cfg.unicode)
+        exercises = warm(cfg.exercises, starters, cfg.check_limit, unicode)
         if redis:
             redis.wipe()
         if cfg.sandboxed:
