@@ -416,6 +416,29 @@ class Served:
     note: str = ""
 
 
+def output_kind(body: Any) -> tuple[str, frozenset[str]]:
+    """What form the answer must take: free text, any JSON, or JSON with these top-level fields.
+
+    The simulator prefers a recording of the same kind: a strict-schema request is not answered with a
+    recorded plain-text answer (the real API always returns JSON for it) while one of its schema exists.
+    """
+    if not isinstance(body, dict):
+        return ("text", frozenset())
+    fmt = body.get("response_format")
+    if not isinstance(fmt, dict):
+        text = body.get("text")
+        fmt = text.get("format") if isinstance(text, dict) else None
+    if not isinstance(fmt, dict):
+        return ("text", frozenset())
+    kind = str(fmt.get("type") or "text")
+    if kind != "json_schema":
+        return (kind, frozenset())
+    spec = fmt.get("json_schema") if isinstance(fmt.get("json_schema"), dict) else fmt
+    schema = spec.get("schema") if isinstance(spec, dict) else None
+    props = schema.get("properties") if isinstance(schema, dict) else None
+    return (kind, frozenset(props) if isinstance(props, dict) else frozenset())
+
+
 class ReplayTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
     """Answers requests from cassettes; never touches the network.
 
@@ -520,7 +543,8 @@ class ReplayTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
             usable = [cassette.interactions[i] for i in indexes if not cassette.interactions[i].exact_only]
             if not usable:
                 continue
-            source = min(usable, key=lambda inter: len(describe_difference(body, inter.body)))
+            wanted = output_kind(body)  # a recording of the same output kind first, then the fewest differences
+            source = min(usable, key=lambda inter: (output_kind(inter.body) != wanted, len(describe_difference(body, inter.body))))
             made = simulate_answer(path, body, raw, source)
             if made is None:
                 continue

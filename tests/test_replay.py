@@ -212,3 +212,15 @@ def test_cassette_metadata_carries_provenance(root: Path) -> None:
     assert data["metadata"]["labkit"]["provenance"] == "authored"
     assert data["metadata"]["labkit"]["source"] == "cassettes/sources/selftest.py"
     assert all(i["labkit"]["provenance"] == "authored" for i in data["interactions"])
+
+
+def test_the_simulator_answers_only_from_a_recording_of_the_same_output_kind() -> None:
+    from labkit.replay import output_kind
+
+    schema = {"type": "object", "properties": {"sentiment": {}, "urgency": {}}}
+    chat = {"response_format": {"type": "json_schema", "json_schema": {"name": "ticket", "schema": schema, "strict": True}}}
+    responses = {"text": {"format": {"type": "json_schema", "name": "Ticket", "schema": schema, "strict": True}}}
+    assert output_kind(chat) == output_kind(responses) == ("json_schema", frozenset({"sentiment", "urgency"}))
+    assert output_kind({"messages": []}) == ("text", frozenset())
+    assert output_kind({"response_format": {"type": "json_object"}}) == ("json_object", frozenset())
+    assert output_kind(chat) != output_kind({"response_format": {"type": "json_object"}})

@@ -23,6 +23,8 @@ from labkit.course.ex05 import (
     EFFORT_COMPARISON,
     EMAILS_FILE,
     FIELDS,
+    REFUSAL,
+    REFUSED_EMAIL,
     TRUNCATED_EMAIL,
     TRUNCATED_REPLY,
     demo_email,
@@ -107,6 +109,7 @@ def build(a) -> None:
                label=f"{r['id']} through the Responses API{note}")
     build_truncated(a)
     build_notebook_extras(a, records, {i: reply for i, (reply, _) in replies.items()})
+    build_refused(a)  # last: the recordings before it keep their ids
 
 
 def build_truncated(a) -> None:
@@ -116,6 +119,14 @@ def build_truncated(a) -> None:
     a.call(lambda c: c.responses.create(**_responses_wire(TRUNCATED_EMAIL)), TRUNCATED_REPLY,
            label="em-cutoff through the Responses API: cut off at max_output_tokens")
     _mark_incomplete(a.items[-1])
+
+
+def build_refused(a) -> None:
+    """A refusal, in both APIs: the parsed answer is None, and the same request would be declined again."""
+    a.call(lambda c: c.chat.completions.parse(**request_for(REFUSED_EMAIL)), refusal=REFUSAL,
+           label="em-refused: the model declines to classify")
+    a.call(lambda c: c.responses.parse(**responses_request_for(REFUSED_EMAIL)), refusal=REFUSAL,
+           label="em-refused through the Responses API: a refusal content part")
 
 
 def _wire_format() -> dict[str, Any]:

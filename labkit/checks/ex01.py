@@ -183,6 +183,7 @@ SHAPES = (
     Shape("an answer stopped by the content filter", "Cut Project", course.MODEL, "content_filter", (33, 3, 0, 0, 0)),
     Shape("a multi-line answer with quotes, SQL and unicode", TRICKY, course.MODEL, usage=(33, 41, 0, 0, 0)),
     Shape("a very long answer", LONG, course.MODEL, usage=(33, 961, 0, 0, 0)),
+    Shape("an answer with a leading space and a trailing newline", f" {ANSWER}\n", course.MODEL, usage=(33, 16, 0, 0, 0)),
     Shape("another model answered", ANSWER, DEFAULT, usage=(33, 270, 256, 0, 0)),
     Shape("a dated snapshot answered", ANSWER, SNAPSHOTS.get(LESSON_SMALL, LESSON_SMALL), usage=(33, 206, 192, 0, 0)),
     Shape("a cached prompt and a cache write", ANSWER, course.MODEL, usage=(2_400, 14, 0, 1_152, 1_024)),

@@ -618,7 +618,7 @@ def t1_system_message(ctx: Context) -> tuple[bool, str]:
     groups = {
         "role (a support agent)": [r"\b(support|service|help ?desk|customer care)\b",
                                    r"\b(agent|assistant|representative|specialist|rep|advisor|associate)\b"],
-        "company name (COMPANY)": [re.escape(course.COMPANY.lower())],
+        "company name (COMPANY)": [rf"(?<![\w./]){re.escape(course.COMPANY.lower())}(?!\w|\.\w)"],  # not just in a URL
         "tone (professional and empathetic)": [r"\b(professional|courteous|polite)", r"\b(empath|compassion|caring)"],
         "refund limit ($100)": [r"refund", rf"\$?\s?{course.REFUND_LIMIT:.0f}\b"],
         "no admission of liability": [r"liab|fault|blame|responsib"],
@@ -874,6 +874,10 @@ def t2_splits_headlines(ctx: Context) -> tuple[bool, str]:
             holds(heads, style, quotes[k % len(quotes)], k % 2 == 0, "\r\n" if k % 3 == 2 else "\n")
         except AssertionError as err:
             return False, str(err)
+    try:  # every sample as a plain line: a headline's own leading digits and periods are not a marker
+        holds(list(samples), "", None, False, "\n")
+    except AssertionError as err:
+        return False, str(err)
     ok, detail = _property(holds, 8, heads=st.lists(st.sampled_from(course.HEADLINE_SAMPLES), min_size=3, max_size=5, unique=True),
                            style=st.sampled_from(styles), quote=st.sampled_from([None, *course.HEADLINE_QUOTES]),
                            blank=st.booleans(), newline=st.sampled_from(["\n", "\r\n"]))
@@ -889,8 +893,10 @@ def _cost_holds(fn: Callable[..., Any]) -> Callable[..., None]:
         case = f"{n} requests x {tokens} tokens at ${price}/1K with a ${budget} budget"
         assert isinstance(got, dict), f"{case}: headline_cost() returned {type(got).__name__}, not a dict"
         assert _close(got.get("cost"), want), f"{case}: cost={_short(got.get('cost'), 24)}, expected {want:.6g}"
-        assert got.get("within_budget") is (want <= budget), (f"{case}: the cost is {want:.6g}, so within_budget is "
-                                                               f"{want <= budget}, got {_short(got.get('within_budget'), 24)}")
+        # a cost equal to the budget is within it; where float rounding decides, judge by the learner's own cost
+        within = got["cost"] <= budget if math.isclose(want, budget, rel_tol=1e-9) else want <= budget
+        assert got.get("within_budget") is within, (f"{case}: the cost is {want:.6g}, so within_budget is "
+                                                    f"{within}, got {_short(got.get('within_budget'), 24)}")
         assert _close(got.get("share_of_budget"), want / budget), (f"{case}: share_of_budget={_short(got.get('share_of_budget'), 24)}, "
                                                                   f"expected {want / budget:.6g}")
     return holds
@@ -902,8 +908,9 @@ def t2_cost(ctx: Context) -> tuple[bool, str]:
 
     fn = ctx.attr("headline_cost")
     holds = _cost_holds(fn)
-    try:  # the budget boundary: a cost exactly equal to the budget is within it
+    try:  # the budget boundary: a cost equal to the budget is within it (the second, 0.3, floats may round either way)
         holds(40, 250, 0.5, 5.0)
+        holds(6, 100, 0.5, 0.3)
     except AssertionError as err:
         return False, str(err)
     ok, detail = _property(holds, 25, n=st.integers(0, 100_000), tokens=st.sampled_from([0, 100, 250, 4_096]),

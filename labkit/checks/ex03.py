@@ -453,6 +453,11 @@ def jitter(ctx: Context) -> tuple[bool, str]:
     if len({round(x, 9) for x in first}) < 6 or spread < 0.05:
         return False, (f"eight clients, each given its own rng, waited {[round(w, 3) for w in first]} s after the same 500: "
                        "without random jitter they all retry together")
+    again = run(module, Scenario(("500", "ok"), ""), seed=0).sleeps
+    if again[:1] != first[:1]:
+        return False, (f"two clients given the same rng (random.Random(0)) waited {first[0]:.3f} s and "
+                       f"{again[0] if again else 0:.3f} s after the same 500: draw the jitter from the rng the constructor "
+                       "was given (self.rng), not from the random module")
     return True, f"eight clients' first waits are spread over {min(first):.3f}-{max(first):.3f} s"
 
 
@@ -568,6 +573,9 @@ def usage_cost(ctx: Context) -> tuple[bool, str]:
             wrong.append(f"{key}={g!r} (expected {value:.8g})")
     if wrong:
         return False, "after three support calls (one cache write, two cache reads; the first call met a 500): " + ", ".join(wrong)
+    got["requests"] = -1  # a caller changing the dict it was given must not change the client's accounting
+    if r.gpt.get_usage_stats().get("requests") == -1:
+        return False, "get_usage_stats() returns the client's own dict, so a caller that changes it changes your accounting: return a copy"
     return True, (f"3 requests, {want['input_tokens']:,} input ({want['cached_tokens']:,} read from the cache, "
                   f"{want['cache_write_tokens']:,} written to it) + {want['output_tokens']:,} output tokens = ${want['cost_usd']:.6f}")
 

@@ -28,6 +28,7 @@ from ..course.ex03 import CACHE_MIN_TOKENS, SUPPORT_PLAYBOOK
 from ..course.ex04 import (
     CASCADE_PARAMS,
     CLASSIFY_EMAILS,
+    CLASSIFY_SYSTEM,
     FALLBACK,
     FALLBACK_MODELS,
     FAQ_ASKED,
@@ -290,7 +291,10 @@ def top_requests(ctx: Context) -> tuple[bool, str]:
     rows = [r for _, r in priced]
     ranked = sorted(((usd, r["request_id"]) for usd, r in priced), reverse=True)
     fn = ctx.attr("top_requests")
+    before = json.dumps(rows, sort_keys=True)
     got = fn(rows, 4)
+    if json.dumps(rows, sort_keys=True) != before:
+        return False, "top_requests() changed the rows it was given (the log is the caller's): return copies with cost_usd added"
     if not isinstance(got, list) or len(got) != 4:
         return False, f"top_requests(rows, 4) returned {got!r:.80}"
     ids = [g.get("request_id") for g in got]
@@ -358,6 +362,37 @@ def _classify(ctx: Context) -> tuple[list[Any], list[dict[str, Any]], str | None
     return results, bodies, refused
 
 
+def _part_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
+    return ""
+
+
+def _turns(body: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(role, text)`` of a request's conversation, either API (``instructions`` first, as role "instructions")."""
+    found = [("instructions", body["instructions"])] if isinstance(body.get("instructions"), str) else []
+    items = body.get("messages", body.get("input"))
+    if isinstance(items, str):
+        return [*found, ("user", items)]
+    return found + [(str(m.get("role")), _part_text(m.get("content"))) for m in items or [] if isinstance(m, Mapping)]
+
+
+def _conversation_problem(body: Mapping[str, Any], email: str) -> str | None:
+    """What the classifier's request misses of its conversation (CLASSIFY_SYSTEM, then the email), or None.
+
+    The model is not graded here: another current model at effort "none" classifies as well."""
+    turns = _turns(body)
+    instruction = "\n".join(text for role, text in turns if role in ("system", "developer", "instructions"))
+    if CLASSIFY_SYSTEM not in instruction:
+        return ("the request does not carry CLASSIFY_SYSTEM as its system (or developer) message: the model is not told "
+                "the task or what 'critical' means")
+    if not any(email.strip() in text for role, text in turns if role == "user"):
+        return "the email is not sent as the user message, as given"
+    return None
+
+
 def _settings(body: Mapping[str, Any]) -> str:
     effort = body.get("reasoning_effort") or (body.get("reasoning") or {}).get("effort")
     return f"{body.get('model')} at effort {effort or 'default'}, temperature {body.get('temperature', 'default')}"
@@ -374,6 +409,10 @@ def structured_output(ctx: Context) -> tuple[bool, str]:
             return False, (f"the output format is {json.dumps(fmt)[:80]}: JSON mode guarantees JSON syntax, not your fields; "
                            "use a strict json_schema (client.chat.completions.parse(response_format=Ticket) or "
                            "client.responses.parse(text_format=Ticket))")
+    for body, email in zip(bodies, CLASSIFY_EMAILS):
+        problem = _conversation_problem(body, email)
+        if problem:
+            return False, problem
     if refused:
         return False, f"the API rejected the request ({_settings(bodies[-1])}): {refused}"
     if len(bodies) != 2:
@@ -431,6 +470,8 @@ KEY_CASES: list[tuple[str, str | None, set[str]]] = [
     ("exactly 40 characters", _fake_key(120, 16)[:40], set()),
     ("39 characters", _fake_key(120, 17)[:39], {"too-short"}),
     ("40 characters inside quotes", '"' + _fake_key(120, 18)[:40] + '"', {"quoted"}),
+    ("39 characters inside quotes", '"' + _fake_key(120, 19)[:39] + '"', {"quoted", "too-short"}),
+    ("an upper-case prefix", "SK-" + _fake_key(120, 20)[3:], {"wrong-prefix"}),
     ("a lone quote", '"', {"wrong-prefix", "too-short"}),
     ("two quotes and nothing else", '""', {"quoted", "wrong-prefix", "too-short"}),
     ("quoted and truncated", '"' + _fake_key(120, 15)[:30] + '"', {"quoted", "too-short"}),

@@ -43,6 +43,7 @@ from ..course.ex05 import (
     DEFAULT_QUEUE,
     FIELDS,
     LATENCY_SEED,
+    REFUSED_EMAIL,
     ROUTES,
     TRUNCATED_EMAIL,
     Category,
@@ -97,7 +98,7 @@ def answers() -> dict[str, dict[str, str]]:
             continue
         choice = json.loads(inter.content)["choices"][0]
         text = user_text(body)
-        if text and choice["finish_reason"] == "stop":
+        if text and choice["finish_reason"] == "stop" and choice["message"]["content"] is not None:  # not the refusal
             out[text] = json.loads(choice["message"]["content"])
     return out
 
@@ -565,12 +566,14 @@ def fault_scripts() -> list[Script]:
 
 @lru_cache(maxsize=1)
 def faults_batch() -> tuple[tuple[dict[str, Any], Script | None], ...]:
-    """(email, script) pairs: a scripted email per fault, two healthy ones, and the answer cut off at the output limit."""
+    """(email, script) pairs: a scripted email per fault, two healthy ones, the answer cut off at the output limit, and a refusal."""
     emails = [e for e in pool()[:60] if not e["hard_case"]]
     scripts = fault_scripts()
     cut = Script(("ok",), "an answer cut off at the output limit (the SDK raises LengthFinishReasonError or a validation error)")
+    refused = Script(("ok",), "a refusal (the parsed answer is None: classify() raises, and the same request is declined again)")
     pairs: list[tuple[dict[str, Any], Script | None]] = list(zip(emails[8 : 8 + len(scripts)], scripts))
-    pairs += [(emails[8 + len(scripts)], None), (emails[9 + len(scripts)], None), (dict(TRUNCATED_EMAIL), cut)]
+    pairs += [(emails[8 + len(scripts)], None), (emails[9 + len(scripts)], None), (dict(TRUNCATED_EMAIL), cut),
+              (dict(REFUSED_EMAIL), refused)]
     return tuple(pairs)
 
 
@@ -604,7 +607,7 @@ def expected_faults() -> dict[str, Any]:
     for email, script in faults_batch():
         if script is None:
             sent, status = 1, "ok"
-        elif script.steps == ("ok",):  # the cut-off answer: the SDK raises, no retry helps
+        elif script.steps == ("ok",):  # the cut-off answer or the refusal: no retry helps
             sent, status = 1, "error"
         else:
             sent, status = _outcome(script.steps, FAULT_MAX_ATTEMPTS)
@@ -644,7 +647,7 @@ def faults_observations(ctx: Context) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _final(script: Script | None) -> bool:
-    """Whether a script fails with no retry able to help (a final status first, or the cut-off answer)."""
+    """Whether a script fails with no retry able to help (a final status first, the cut-off answer, the refusal)."""
     if script is None:
         return False
     head = script.steps[0].split()[0]

@@ -45,6 +45,7 @@ from ..course.ex06 import (
     TAGLINE,
     TAGLINE_PARAMS,
 )
+from ..course.models import DEFAULT
 from ..faults import Latency, parse_scenario
 from ..tokens import count_tokens
 from . import Context, Outcome
@@ -334,8 +335,10 @@ def rate_limit_enforced(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool
         retry_after = getattr(err, "retry_after", None)
     if len(a.tap.exchanges) != n:
         return False, "the refused request still reached the API: check the limit before calling"
-    if not isinstance(retry_after, (int, float)) or not 0 < retry_after <= 60:
-        return False, f"RateLimitExceeded.retry_after should be the seconds until the window reopens (0 < s <= 60); got {retry_after!r}"
+    # the three requests came at the start of a minute, the 4th 20 s later: a fixed window and a sliding one both reopen in 40 s
+    if not isinstance(retry_after, (int, float)) or not 39 <= retry_after <= 41:
+        return False, (f"3 requests at the start of a minute, a 4th 20 s later: RateLimitExceeded.retry_after should be the "
+                       f"seconds until the window reopens (40, by self.clock()); got {retry_after!r}")
     try:
         ent.complete(_msgs(BILLING), user_id="bob", cache_ttl=0)
     except limited:
@@ -465,6 +468,7 @@ def budget_modes(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, str]:
 RELEASE_CASES: tuple[tuple[str, str], ...] = (
     *((str(s), f"{_step(str(s))} on the first attempt") for s in FINAL_STATUSES if s in (400, 401, 404)),
     ("503, timeout, 429", "every model of the cascade failing (503, a timeout, 429)"),
+    ("429, 500, reset", "every model of the cascade failing, the last with a dropped connection (429, 500, reset)"),
 )
 
 
@@ -659,6 +663,8 @@ def final_errors(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, str]:
 
 #: Cascades where every model fails, each with a different mix of errors.
 ALL_FAIL = ("503, timeout, 429", "reset, 500, 408")
+#: A model outside CASCADE: "a model outside CASCADE has no fallback", so its failure is raised after one attempt.
+OUTSIDE = DEFAULT
 
 
 @_redis_check("ex06.all-models-fail")
@@ -683,7 +689,23 @@ def all_models_fail(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, st
             return False, f"{what}: requests went to {sent}; expected each model of CASCADE once, in order: {list(CASCADE)}"
         if ent.spend() != 0:
             return False, f"{what}: spend() = ${ent.spend():.6f} although nothing was answered"
-    return True, f"{' / '.join(ALL_FAIL)}: each model tried once, in order; the last error raised; nothing charged"
+    assert OUTSIDE not in CASCADE
+    a.faults.steps[:] = parse_scenario("503")
+    n = len(a.tap.exchanges)
+    try:
+        got = ent.complete(_msgs(RESET), user_id="u-outside", model=OUTSIDE, cache_ttl=0)
+        return False, f"model={OUTSIDE!r} (not in CASCADE) answered 503 and complete() returned {got!r:.80}; raise its error"
+    except openai.InternalServerError:
+        pass
+    except Exception as err:  # noqa: BLE001 - the learner's client may raise anything
+        return False, f"model={OUTSIDE!r} (not in CASCADE) answered 503 and complete() raised {type(err).__name__}; raise the SDK's error"
+    sent = [e.model for e in a.tap.since(n)]
+    if sent != [OUTSIDE]:
+        return False, f"model={OUTSIDE!r} is not in CASCADE and answered 503: requests went to {sent}; a model outside CASCADE has no fallback"
+    if ent.spend() != 0:
+        return False, f"model={OUTSIDE!r} failed: spend() = ${ent.spend():.6f} although nothing was answered"
+    return True, (f"{' / '.join(ALL_FAIL)}: each model tried once, in order; the last error raised; nothing charged; "
+                  f"{OUTSIDE} (outside CASCADE) raised its 503 with no fallback")
 
 
 # --------------------------------------------------------------------------- the request itself

@@ -51,6 +51,8 @@ RAISED = "an exception was raised"
 #: The course's tiers as the checks expect them (a copy: code under test cannot change what is expected).
 TIERS = copy.deepcopy(TIER_LIMITS)
 REQUESTS = {"marketing": MARKETING, "summary": SUMMARY}
+#: A model TenantBilling is given instead of its default (BILLING_MODEL): requests go to self.model.
+OTHER_MODEL = STAGE_MODELS["write"]
 #: Each stage's model, in order (STAGE_MODELS: the flagship only for writing).
 MODELS = tuple(STAGE_MODELS[stage] for stage in STAGES)
 
@@ -166,7 +168,21 @@ def billing_records(ctx: Context, db_path: str) -> tuple[bool, str]:
             return False, f"usage_records row {i + 1}: created_at {row[7]!r}; expected iso(self.clock()), {stamp.isoformat()}"
     if (billing.remaining_credits("acme"), billing.remaining_credits("globex")) != (2, 2):
         return False, f"remaining_credits(): acme {billing.remaining_credits('acme')}, globex {billing.remaining_credits('globex')} (expected 2 and 2)"
-    return True, f"4 usage rows with model, tokens and time, ${sum(e.usd for e in answered):.6f} in total; acme 2 credits left, globex 2"
+    try:
+        unknown = billing.remaining_credits("no-such-tenant")
+        return False, f"remaining_credits('no-such-tenant') returned {unknown!r}; the contract raises KeyError for an unknown tenant"
+    except KeyError:
+        pass
+    except Exception as err:  # noqa: BLE001 - the learner's code may raise anything
+        return False, f"remaining_credits('no-such-tenant') raised {type(err).__name__}; the contract raises KeyError for an unknown tenant"
+    other = ctx.attr("TenantBilling")(a.client, db_path, model=OTHER_MODEL, clock=ctx.clock.time)
+    n = len(a.tap.exchanges)
+    other.process_request("globex", _msgs(MARKETING))
+    sent = [e.view["model"] for e in a.tap.since(n)]
+    if sent != [OTHER_MODEL]:
+        return False, f"TenantBilling(..., model={OTHER_MODEL!r}) sent its request to {sent}: call the API with self.model"
+    return True, (f"4 usage rows with model, tokens and time, ${sum(e.usd for e in answered):.6f} in total; acme 2 credits left, "
+                  f"globex 2; an unknown tenant is a KeyError; model={OTHER_MODEL!r} is the model called")
 
 
 @_billing_check("ex07.credits-exhausted")
@@ -430,7 +446,8 @@ def tier_params(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, str]:
         errors = [f for f in lint_request(**sent[0].body) if f.severity == "error"]
         if errors:
             return False, f"tier {tier!r}: the real API would reject this request: {errors[0].code}: {errors[0].message}"
-        if got.get("tier") != expect or got.get("daily_limit") != limits["requests_per_day"] or got.get("daily_usage") != 1:
+        # "tier" names the tier whose limits applied or the tier the caller gave: the contract leaves that open
+        if got.get("tier") not in (expect, tier) or got.get("daily_limit") != limits["requests_per_day"] or got.get("daily_usage") != 1:
             return False, f"tier {tier!r}: the answer says tier={got.get('tier')!r}, daily_limit={got.get('daily_limit')!r}, daily_usage={got.get('daily_usage')!r}"
         seen.append(f"{tier}: {limits['model']}/{limits['max_completion_tokens']}/{limits['reasoning_effort']}")
     return True, "; ".join(seen)

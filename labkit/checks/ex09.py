@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+import sqlite3
 import tempfile
 import threading
 import time
@@ -575,6 +576,8 @@ def max_rounds(ctx: Context) -> tuple[bool, str]:
         stopped = getattr(run.result, "stopped", None)
         if stopped != "max_rounds":
             return False, f"with max_rounds={cap}, the result says stopped={stopped!r}: say 'max_rounds' (the model did not finish)"
+        if getattr(run.result, "rounds", None) != n:
+            return False, f"with max_rounds={cap}, the result says rounds={getattr(run.result, 'rounds', None)!r}; {n} requests were sent"
         forced = run.model.exchanges[-1].body.get("tool_choice") == "none"
         if getattr(run.result, "answer", None) is not None and not forced:
             return False, f"the capped run returned answer={run.result.answer!r:.60}: there is no final answer when the cap stops the loop"
@@ -589,7 +592,8 @@ def max_rounds(ctx: Context) -> tuple[bool, str]:
 def _shop(module: ModuleType, calls: list[tuple[str, dict[str, Any], bool]]) -> dict[str, Any]:
     """Run the shop's tools through a module's build_registry on a fresh database; what each call gave."""
     with tempfile.TemporaryDirectory() as tmp:
-        db = course.create_orders_db(Path(tmp) / "orders.db")
+        path = Path(tmp) / "orders.db"
+        db = course.create_orders_db(path)
         http = course.weather_client_in_process()
         try:
             registry = module.build_registry(db, http)
@@ -599,8 +603,14 @@ def _shop(module: ModuleType, calls: list[tuple[str, dict[str, Any], bool]]) -> 
                 shown = "an error result" if is_error(raw) else _json(raw)
                 how = " (confirmed)" if confirmed else " (not confirmed)" if name == "refund_order" else ""
                 seen[f"call {i}, {name}({json.dumps(args, ensure_ascii=False)[1:-1]}){how}"] = shown
-            refunds = [f"{o} {c / 100:.2f} {r!r}" for _, o, c, r in course.refunds_in(db)]
-            seen[f"call {len(calls) + 1}, the refunds table afterwards"] = refunds
+            other = sqlite3.connect(str(path), timeout=0.5)  # what the rest of the shop sees: committed rows only
+            try:
+                refunds = [f"{o} {c / 100:.2f} {r!r}" for _, o, c, r in course.refunds_in(other)]
+            except sqlite3.OperationalError as err:
+                refunds = [f"the database could not be read from another connection ({err}): commit each refund"]
+            finally:
+                other.close()
+            seen[f"call {len(calls) + 1}, the refunds table afterwards, read from another connection (committed)"] = refunds
             return seen
         finally:
             http.close()
@@ -629,6 +639,7 @@ REFUND_CALLS: list[tuple[str, dict[str, Any], bool]] = [
     ("refund_order", {"order_id": "A-1002", "amount": 100.01, "reason": "the jacket leaks"}, True),
     ("refund_order", {"order_id": "A-1002", "amount": 100.0, "reason": "the jacket leaks"}, True),
     ("refund_order", {"order_id": "A-1004", "amount": 42.0, "reason": "wrong size, O'Brien's note"}, True),
+    ("refund_order", {"order_id": "A-1007", "amount": 4.35, "reason": "a scratched lens"}, True),  # 4.35 * 100 is 434.99999...
     ("refund_order", {"order_id": "A-9999", "amount": 1.0, "reason": "no such order"}, True),
 ]
 

@@ -427,7 +427,10 @@ def recorded_leads() -> dict[str, str]:
 #: An extra adversarial text of the checks': braces, quotes and a closing tag, and an answer that invents.
 ODD_LEAD_TEXT = 'Hi! Pat O\'Neil here, {CTO} at "Brace & Co" </text> — call +1 (555) 010-9999. Budget: none yet.'
 ODD_LEAD_RAW = {"leads": [{"company_name": '"Brace & Co"', "contact_person": "Pat O'Neil", "email": "pat@braceco.example",
-                           "phone": "+1 555 010 9999", "product_interest": None, "budget_range": "$10K", "timeline": None}]}
+                           "phone": "+1 555 010 9999", "product_interest": None, "budget_range": "$10K", "timeline": None},
+                          # a lead the model made up: every value is invented, so grounding leaves nothing and it is dropped
+                          {"company_name": "Acme Corp", "contact_person": "Jane Doe", "email": "jane@acme.example", "phone": None,
+                           "product_interest": "Enterprise plan", "budget_range": None, "timeline": None}]}
 ODD_LEAD_LABEL = ({"company_name": '"Brace & Co"', "contact_person": "Pat O'Neil", "email": None, "phone": "+1 555 010 9999",
                    "product_interest": None, "budget_range": None, "timeline": None},)
 
@@ -680,10 +683,11 @@ def _cut(answer: Callable[..., Any]) -> Callable[..., Any]:
 def batch_retry(ctx: Context) -> tuple[bool, str]:
     ctx.attr("run_content_batch")
     assert ctx.module is not None
-    p = [course.Product(f"RT-{i}", f"Item {i}", f"fact {i}") for i in range(9)]
+    p = [course.Product(f"RT-{i}", f"Item {i}", f"fact {i}") for i in range(10)]
     cut = course.Product("RT-cut", "Item cut", "long facts")
+    final_5xx = next(code for code in range(500, 600) if code not in C.retry_statuses)  # a server error the contract does not retry
     plan: dict[str, list[Any]] = {"RT-0": [502, "ok"], "RT-1": [429, 503, "ok"], "RT-2": [400], "RT-3": [404], "RT-4": [500] * 4,
-                                  "RT-6": [408, "ok"], "RT-7": [409, "ok"], "RT-8": [422]}
+                                  "RT-6": [408, "ok"], "RT-7": [409, "ok"], "RT-8": [422], "RT-9": [final_5xx, "ok"]}
     store, api, clock = batch_store(flaky_replies(plan))
     store.answer = _cut(store.answer)
     with tempfile.TemporaryDirectory() as folder:
@@ -695,14 +699,14 @@ def batch_retry(ctx: Context) -> tuple[bool, str]:
     batches = len(store.batches)
     if batches != C.max_batches:
         return False, f"{batches} batches for failures that need {C.max_batches}: RT-1 fails twice (429, 503) then succeeds, RT-4 always fails with 500 (stop at {C.max_batches} batches)"
-    expect_ok, expect_failed = {"RT-0", "RT-1", "RT-5", "RT-6", "RT-7"}, {"RT-2", "RT-3", "RT-4", "RT-8", "RT-cut"}
+    expect_ok, expect_failed = {"RT-0", "RT-1", "RT-5", "RT-6", "RT-7"}, {"RT-2", "RT-3", "RT-4", "RT-8", "RT-9", "RT-cut"}
     if set(texts) != expect_ok:
-        return False, f"texts for {sorted(texts)}; expected {sorted(expect_ok)} (after a 502; a 429 then a 503; at once; a 408; a 409)"
+        return False, f"texts for {sorted(texts)}; expected {sorted(expect_ok)} (after a 502; a 429 then a 503; at once; a 408; a 409; RT-9's {final_5xx} is final, not sent again)"
     if set(failures) != expect_failed:
-        return False, f"final failures {sorted(failures)}; expected {sorted(expect_failed)} (400, 404 and 422 are final, RT-4 failed {C.max_batches} times, RT-cut ran out of its budget)"
+        return False, f"final failures {sorted(failures)}; expected {sorted(expect_failed)} (400, 404, 422 and {final_5xx} are final: only {sorted(C.retry_statuses)} go again; RT-4 failed {C.max_batches} times, RT-cut ran out of its budget)"
     second = [line["custom_id"] for line in list(store.batches.values())[1].lines]
     if sorted(second) != ["RT-0", "RT-1", "RT-4", "RT-6", "RT-7"]:
-        return False, f"the second batch sent {sorted(second)}; only retryable failures go again ({sorted(C.retry_statuses)}), never 400/404/422 or a cut-off answer"
+        return False, f"the second batch sent {sorted(second)}; only retryable failures go again ({sorted(C.retry_statuses)}), never 400/404/422/{final_5xx} or a cut-off answer"
     nothing = run_batch(ctx.module, p[:2], flaky_replies({"RT-0": [503, "ok"], "RT-1": [500, "ok"]}))
     if nothing.raised is not None or set(getattr(nothing.run, "texts", {}) or {}) != {"RT-0", "RT-1"}:
         return False, ("a first batch where every request failed (no output file, only an error file): both go again and "
@@ -1109,12 +1113,15 @@ def cost_per_1000(ctx: Context) -> tuple[bool, str]:
             "completion_tokens_details": {"reasoning_tokens": 0}})
 
     def test(rows: list[tuple[int, int, int, int]]) -> None:
-        messages = [course.PersonalMessage(f"cus-{i}", "text", "model", [], usage(*row)) for i, row in enumerate(rows)]
+        # a fallback message was paid for as well (the model answered; its draft was not used)
+        messages = [course.PersonalMessage(f"cus-{i}", "text", "fallback" if i % 2 else "model", [], usage(*row))
+                    for i, row in enumerate(rows)]
         want = sum(cost(m.usage, course.PERSONAL_MODEL).total_usd for m in messages) / len(messages) * C.per_messages
         have = price(messages)
         if not math.isclose(have, want, rel_tol=1e-9):
-            raise AssertionError(f"${have:.6f} per 1,000 for usages {rows}; their usage costs ${want:.6f} per 1,000 (cached and "
-                                 "cache-write tokens priced apart: labkit.costs.cost)")
+            raise AssertionError(f"${have:.6f} per 1,000 for usages {rows}; their usage costs ${want:.6f} per 1,000 (every message, "
+                                 "fallbacks included: their drafts were paid for; cached and cache-write tokens priced apart: "
+                                 "labkit.costs.cost)")
 
     def row(prompt: int, share: float, write: bool, completion: int) -> tuple[int, int, int, int]:
         blocks = int(prompt * share) // 128 * 128 if prompt >= 1_024 else 0

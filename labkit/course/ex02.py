@@ -281,6 +281,7 @@ HEADLINE_SAMPLES = (
     "CRM Hygiene Without the Busywork (Finally)",
     "Sell More, Type Less",
     "1,000 Deals a Quarter. 0 Hours of Data Entry.",
+    "2.5x More Selling Time. Zero Data Entry.",
 )
 #: Inputs the checks send through your builders and send functions: quotes, SQL metacharacters,
 #: unicode, line breaks, and a very long input. Your code must pass each on exactly as given.
