@@ -362,7 +362,9 @@ def test_whole_course_reference_and_alternatives_grade_ok(tmp_path: Path) -> Non
         shutil.copy(sol, subs / "ref")
         shutil.copy(exercises_dir() / sol.name, subs / "start")
     for folder in sorted((ROOT / "tests" / "alternatives").iterdir()):
-        first = sorted(p for p in folder.iterdir() if p.is_dir())[0]
+        # numpy loads ctypes, which the grader refuses (README, threat model): such an alternative is skipped here
+        first = next(p for p in sorted(folder.iterdir()) if p.is_dir()
+                     and not any("numpy" in f.read_text() for f in p.glob("*.py")))
         for f in first.glob("*.py"):
             shutil.copy(f, subs / "alt")
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}

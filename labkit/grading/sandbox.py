@@ -290,7 +290,10 @@ def install_audit_hook(
             if name == "solutions" or name.startswith("solutions."):
                 deny("importing the course's solutions", name)
             if name in _UNAUDITED or name in _RAW_MEMORY:
-                deny("starting a process" if name in _UNAUDITED else "ctypes", f"import {name}")
+                deny("starting a process" if name in _UNAUDITED else "ctypes",
+                     f"import {name}" if name in _UNAUDITED else
+                     f"import {name} (raw memory access; numpy and other libraries that load ctypes cannot be graded: "
+                     "use the standard library)")
         elif event in ("os.listdir", "os.scandir"):
             check_read(_resolve(args[0] if args else "."))
         elif event in path_writes:
