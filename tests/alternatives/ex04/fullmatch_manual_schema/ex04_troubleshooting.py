@@ -127,7 +127,7 @@ def classify_email(client: openai.OpenAI, email: str) -> Ticket:
         messages=[{"role": "developer", "content": CLASSIFY_SYSTEM}, {"role": "user", "content": email}],
         response_format=_TICKET_FORMAT,  # type: ignore[arg-type]
         reasoning_effort=CLASSIFY_EFFORT,  # type: ignore[arg-type]
-        temperature=0,
+        temperature=0.1,
     )
     content = completion.choices[0].message.content
     if not content:
