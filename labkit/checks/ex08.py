@@ -47,6 +47,7 @@ from ..course.ex08 import (
     product_text,
     signup_event,
 )
+from ..course.models import DEFAULT, FAST
 from ..ratelimit import user_text
 from ..replay import Interaction, ReplayMiss, ReplayTransport, load_cassette, resolve_cassette
 from ..simulate import recorded_answer
@@ -990,7 +991,7 @@ def drawn_logs(count: int = 40, seed: int = 808) -> list[tuple[list[LogEntry], f
     import random
 
     rng = random.Random(seed)
-    models = ["gpt-6-luna", "gpt-6.1-terra", None]
+    models = [FAST, DEFAULT, None]
     logs = []
     for _ in range(count):
         now = rng.choice([60.0, 100.0, 127.5])
@@ -1013,7 +1014,7 @@ def dashboard_metrics(ctx: Context) -> tuple[bool, str]:
     edges = [
         ([], 100.0),
         ([LogEntry(40.0, "POST", "/a", 200, 1.0)], 100.0),  # exactly window_s old: out
-        ([LogEntry(100.0, "POST", "/a", 503, 2.0, 0.5, "gpt-6-luna", 10, 20, 0.001)], 100.0),  # at now: in
+        ([LogEntry(100.0, "POST", "/a", 503, 2.0, 0.5, FAST, 10, 20, 0.001)], 100.0),  # at now: in
         ([LogEntry(100.5, "POST", "/a", 200, 1.0)], 100.0),  # in the future: out
         ([LogEntry(90.0 + i, "POST", "/a", 200, float(i)) for i in range(1, 21)], 120.0),  # p95 of 20 is the 19th
     ]
