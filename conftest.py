@@ -35,4 +35,19 @@ def _pristine_workspace() -> None:
     os.environ.setdefault(TODAY_ENV, course_date().isoformat())  # lifecycles judged on the course's date
 
 
+def _kernel_clock() -> None:
+    """With ``LABKIT_KERNEL_CLOCK`` set (``make test`` sets it for nbval), every kernel's Python
+    clock starts at that date (``labkit.notebooks.kernel_clock_profile``): a date in a saved output
+    fails the build. (libfaketime, used before, made timed lock waits in a kernel never time out.)"""
+    when = os.environ.get("LABKIT_KERNEL_CLOCK")  # labkit.notebooks.KERNEL_CLOCK_ENV
+    if not when or os.environ.get("IPYTHONDIR"):
+        return
+    from labkit.notebooks import kernel_clock_profile
+
+    folder = Path(tempfile.mkdtemp(prefix="labkit-ipython-"))
+    atexit.register(shutil.rmtree, folder, True)
+    os.environ["IPYTHONDIR"] = str(kernel_clock_profile(when, folder))
+
+
 _pristine_workspace()
+_kernel_clock()

@@ -20,10 +20,36 @@ from nbclient import NotebookClient
 from . import paths
 
 KEEP_NB_META = ("kernelspec", "language_info")
+#: Set (an ISO date-time) for nbval: every kernel's Python clock starts there (see ``kernel_clock_profile``).
+KERNEL_CLOCK_ENV = "LABKIT_KERNEL_CLOCK"
 
 
 def src_dir() -> Path:
     return paths.course_root() / "notebooks" / "src"
+
+
+def kernel_clock_profile(when: str, into: Path) -> Path:
+    """An IPython folder whose startup file moves the kernel's Python clock to ``when`` (ISO 8601).
+
+    Point ``IPYTHONDIR`` at the returned folder and every kernel started from that environment
+    reads ``when`` from ``time.time``, ``datetime.now``, ``date.today``... and ticks on from there
+    (``time_machine.travel(when, tick=True)``). Monotonic time, sleeps, timed lock waits and native
+    code are untouched, so nothing in the kernel waits differently. ``make test`` runs nbval this
+    way, months ahead, so a date in a saved output fails the build. Raises ``ValueError`` for a
+    malformed ``when``.
+    """
+    from datetime import datetime
+
+    datetime.fromisoformat(when)
+    startup = into / "profile_default" / "startup"
+    startup.mkdir(parents=True, exist_ok=True)
+    (startup / "00-labkit-clock.py").write_text(
+        "import time_machine as _labkit_tm\n"
+        f"_labkit_tm.travel({when!r}, tick=True).start()\n"
+        "del _labkit_tm\n",
+        encoding="utf-8",
+    )
+    return into
 
 
 def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:

@@ -34,3 +34,26 @@ def test_notebook_opens_with_the_banner_and_never_holds_a_key(path: Path) -> Non
     text = path.read_text()
     assert "labkit mode: REPLAY" in text
     assert "sk-proj-" not in text and "Bearer sk-" not in text
+
+
+def test_kernel_clock_profile_moves_only_pythons_wall_clock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """nbval's kernels read a date months ahead, and a timed wait still times out on time."""
+    from nbclient import NotebookClient
+
+    from labkit.notebooks import kernel_clock_profile
+
+    monkeypatch.setenv("IPYTHONDIR", str(kernel_clock_profile("2027-07-15T09:30:00+00:00", tmp_path / "ipython")))
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import datetime, threading, time\n"
+        "start = time.monotonic(); threading.Event().wait(0.2); waited = time.monotonic() - start\n"
+        "print(datetime.date.today(), time.strftime('%Y'), 0.15 < waited < 5)"
+    )])
+    NotebookClient(nb, kernel_name="python3", timeout=60).execute()
+    assert nb.cells[0].outputs[0]["text"] == "2027-07-15 2027 True\n"
+
+
+def test_kernel_clock_profile_refuses_a_malformed_date(tmp_path: Path) -> None:
+    from labkit.notebooks import kernel_clock_profile
+
+    with pytest.raises(ValueError):
+        kernel_clock_profile("next summer", tmp_path)
