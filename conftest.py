@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent
 
 def _pristine_workspace() -> None:
     os.environ["LABKIT_NO_DOTENV"] = "1"  # a key in the course's .env never switches tests or nbval kernels to live
+    os.environ["LABKIT_CHECK_SERVER"] = "0"  # no background check server outlives a test run
     if os.environ.get("LABKIT_EXERCISES"):
         return
     from labkit import starters

@@ -207,12 +207,21 @@ def check_cmd(
     from_: Annotated[Optional[Path], typer.Option("--from", help="Folder (or file) to check; default exercises/")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
 ) -> None:
-    """Run an exercise's success-metric checks; exit 0 only if every visible check passes."""
-    from .checks import run_checks
+    """Run an exercise's success-metric checks; exit 0 only if every visible check passes.
+
+    The first run starts a warm check server in the background (``labkit.checkserver``); later runs
+    fork from it and skip the imports. ``LABKIT_CHECK_SERVER=0`` turns it off.
+    """
+    from . import checkserver
     from .display import print_report
     from .progress import record
 
-    report = _or_exit(lambda: run_checks(exercise, from_))
+    report = checkserver.run_remote(exercise, from_)
+    if report is None:
+        from .checks import run_checks
+
+        checkserver.start_in_background()
+        report = _or_exit(lambda: run_checks(exercise, from_))
     if from_ is None:
         record(report)
     if as_json:

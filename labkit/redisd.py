@@ -39,6 +39,8 @@ __all__ = [
 ]
 
 FOLDER_PREFIX = "labkit-redis-"
+#: The longest unix socket path Linux accepts (``sun_path`` is 108 bytes with the final NUL).
+MAX_SOCKET_PATH = 107
 #: Seconds to wait for a TCP/unix connection, and for any single reply.
 CONNECT_TIMEOUT = 1.0
 SOCKET_TIMEOUT = 3.0
@@ -60,6 +62,12 @@ class Server:
     @property
     def url(self) -> str:
         return f"unix://{self.socket}"
+
+    def running(self) -> bool:
+        """Whether the server still runs; in a forked child too (where ``poll()`` cannot see it)."""
+        if os.getpid() == self.owner_pid:
+            return self.process.poll() is None
+        return _alive(self.process.pid)
 
     def stop(self) -> None:
         """Stop the server and remove its folder (only from the process that started it)."""
@@ -107,8 +115,12 @@ def start_server(*, timeout: float = 10.0) -> Server:
     """
     exe = server_binary()
     _sweep_stale()
-    folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))
+    folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX, dir=_socket_base()))
     sock = folder / "redis.sock"
+    if len(os.fsencode(sock)) > MAX_SOCKET_PATH:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise RedisUnavailable(f"the temporary folder's path is too long for a unix socket ({sock}): set TMPDIR "
+                               "to a shorter folder, or REDIS_URL to a server you run")
     cmd = [
         exe, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
         "--dir", str(folder), "--save", "", "--appendonly", "no", "--daemonize", "no",
@@ -145,13 +157,21 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _socket_base() -> str:
+    """The temporary folder, or /tmp when the temporary folder's path leaves no room for a socket's."""
+    base = tempfile.gettempdir()
+    if len(os.fsencode(base)) + len(FOLDER_PREFIX) + 20 > MAX_SOCKET_PATH and os.access("/tmp", os.W_OK):
+        return "/tmp"
+    return base
+
+
 def _sweep_stale() -> None:
     """Remove folders (and stop servers) left by Python processes that were killed before exiting.
 
     A folder is stale when the process that started its server is gone. Its server is stopped only
     if that pid still runs redis-server on this folder's socket (so a reused pid is never touched).
     """
-    for folder in Path(tempfile.gettempdir()).glob(FOLDER_PREFIX + "*"):
+    for folder in Path(_socket_base()).glob(FOLDER_PREFIX + "*"):
         try:
             owner, server = (int(x) for x in (folder / "pids").read_text().split())
         except (OSError, ValueError):
@@ -175,7 +195,7 @@ def _sweep_stale() -> None:
 def _private() -> Server:
     global _PRIVATE
     with _LOCK:
-        if _PRIVATE is None or _PRIVATE.process.poll() is not None:
+        if _PRIVATE is None or not _PRIVATE.running():  # a forked child shares its parent's server
             _PRIVATE = start_server()
             atexit.register(_PRIVATE.stop)
         return _PRIVATE
