@@ -123,11 +123,20 @@ def run_remote(exercise: str, folder: str | Path | None = None, *, timeout: floa
             s.sendall(request[sent:])
             s.shutdown(socket.SHUT_WR)
             s.settimeout(timeout)
-            data = bytearray()
-            while chunk := s.recv(1 << 16):
-                data += chunk
-                if len(data) > _MAX_REPLY:
-                    return None
+            data, child = bytearray(), 0
+            try:
+                while chunk := s.recv(1 << 16):
+                    data += chunk
+                    if not child and b"\n" in data:  # the child's first line: its pid
+                        head, _, rest = bytes(data).partition(b"\n")
+                        child, data = int(json.loads(head)["pid"]), bytearray(rest)
+                    if len(data) > _MAX_REPLY:
+                        return None
+            except KeyboardInterrupt:
+                if child > 0:  # Ctrl-C stops the run, as it would a cold one
+                    with contextlib.suppress(OSError):
+                        os.kill(child, signal.SIGTERM)
+                raise
         reply = json.loads(data)
         return report_from_dict(reply["report"]) if "report" in reply else None
     except (OSError, ValueError, KeyError, TypeError):
@@ -280,6 +289,7 @@ def _child(conn: socket.socket) -> None:
         os.chdir(request["cwd"])
         from .checks import run_checks
 
+        conn.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
         conn.settimeout(None)
         report = run_checks(request["exercise"], request["folder"])
         reply = {"report": report.to_dict(reveal_hidden=True)}

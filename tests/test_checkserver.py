@@ -150,3 +150,32 @@ def test_a_changed_labkit_file_means_another_server(tmp_path: Path, monkeypatch:
         os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
     monkeypatch.setenv("LABKIT_EXERCISES", str(tmp_path))
     assert checkserver.fingerprint() != before
+
+
+def test_ctrl_c_stops_the_served_run(tmp_env: dict[str, str], short_tmp: Path, tmp_path: Path) -> None:
+    learner = tmp_path / "learner"
+    learner.mkdir()
+    pidfile = tmp_path / "pid"
+    source = (ROOT / "solutions" / "ex01_first_call.py").read_text(encoding="utf-8")
+    (learner / "ex01_first_call.py").write_text(
+        source + f"\nimport os, time\nopen({str(pidfile)!r}, 'w').write(str(os.getpid()))\ntime.sleep(8)\n", encoding="utf-8")
+    _check(tmp_env, "ex01", "--from", "solutions")
+    _wait_for_socket(short_tmp)
+    caller = subprocess.Popen([*LABKIT, "check", "ex01", "--from", str(learner)], env=tmp_env, cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not (pidfile.exists() and pidfile.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child = int(pidfile.read_text())
+    assert child != caller.pid  # the server's child ran the learner's file
+    caller.send_signal(signal.SIGINT)
+    caller.wait(timeout=10)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the server's child went on after Ctrl-C")
