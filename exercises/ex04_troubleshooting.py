@@ -119,9 +119,10 @@ def faq_messages(question: str, now: datetime) -> list[dict[str, str]]:
 def classify_email(client: openai.OpenAI, email: str) -> Ticket:
     """One email -> a validated Ticket (the schema in labkit/course/ex04.py), the same way every time.
 
-    Send CLASSIFY_MODEL a system message (CLASSIFY_SYSTEM) and the email as the user message, with
-    Structured Outputs and a low temperature (0 to 0.3). Today's models take a temperature only at
-    reasoning effort "none" (CLASSIFY_EFFORT); at any other effort the API answers 400.
+    Send CLASSIFY_MODEL (or another current model) a system message (CLASSIFY_SYSTEM) and the email
+    as the user message, with Structured Outputs and a low temperature (0 to 0.3). Today's models
+    take a temperature only at reasoning effort "none" (CLASSIFY_EFFORT); at any other effort the
+    API answers 400.
     """
     # TODO: client.chat.completions.parse(..., response_format=Ticket, reasoning_effort=..., temperature=...);
     # return .parsed. (Or client.responses.parse(..., text_format=Ticket, reasoning={"effort": ...}).)
@@ -145,4 +146,4 @@ def describe_key(key: str | None) -> str:
     # TODO: build it from diagnose_key(key); do not slice the key.
     raise NotImplementedError("describe the key safely")
 
-# labkit starter f4c5f48041d6 (made from solutions/ex04_troubleshooting.py by `labkit exercises build`)
+# labkit starter 3624d9a2a0c5 (made from solutions/ex04_troubleshooting.py by `labkit exercises build`)

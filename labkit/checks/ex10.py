@@ -40,7 +40,7 @@ from ..course import ex10 as course
 from ..endpoints.batches import BatchAPI, BatchStore, renderer_answer
 from ..replay import load_cassette, resolve_cassette
 from ..simulate import ScriptedModel, api_error_for
-from . import Context, register
+from . import Context, _describe, register
 from .props import check_property
 
 C = course.CONTRACT
@@ -196,8 +196,8 @@ def output_format(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _raised(err: BaseException) -> str:
-    text = str(err).splitlines()[0][:160] if str(err) else ""
-    return f"{type(err).__name__}: {text}"
+    """The exception in one line, worded as every exercise words it ("not implemented yet: ..." for a TODO)."""
+    return _describe(err)
 
 
 def _dump(value: Any) -> Any:
