@@ -155,6 +155,10 @@ WRONG: list[tuple[str, str, list[tuple[str, str]]]] = [
         ("        return {k.decode(): int(v) / NANO for k, v in sorted(raw.items())}\n        ### END SOLUTION\n\n    def spend_by_feature",
          "        return {str(k): int(v) / NANO for k, v in sorted(raw.items())}\n        ### END SOLUTION\n\n    def spend_by_feature"),
     ]),
+    ("user ids stripped in the rate-limit key", "rate-limit-enforced", [
+        ("        key = f\"{self.prefix}rl:{user_id}:{window}\"\n",
+         "        key = f\"{self.prefix}rl:{user_id.strip()}:{window}\"\n"),
+    ]),
     ("the default reasoning effort never sent", "params-kept", [
         ("        request = {\"model\": model, \"messages\": list(messages), \"reasoning_effort\": reasoning_effort,\n",
          "        request = {\"model\": model, \"messages\": list(messages),\n"),

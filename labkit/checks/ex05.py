@@ -68,6 +68,7 @@ ADVERSARIAL_IDS = (
     "em-'; DROP TABLE results; --",
     "em-ünï-日本語-🙂\u2028after-a-line-separator",
     "em-" + "x" * 4_000,
+    " em-padded ",  # an id is kept as it is: stripped, it names no email
 )
 
 # --------------------------------------------------------------------------- data

@@ -53,7 +53,7 @@ BUDGET_POLICIES = ("block", "fallback", "alert")
 #: glob and SQL metacharacters, unicode, a very long one. Keys and reports keep them apart, exactly.
 ADVERSARIAL_IDS = (
     "o'brien", 'say "hi"', "team:42", "team:42:eu", "*", "user[1]?", "x'; DROP TABLE users;--",
-    "zoë", "用户-7", "🙂", "tab\there", "u" * 600,
+    "zoë", " zoë ", "用户-7", "🙂", "tab\there", "u" * 600,
 )
 
 # --------------------------------------------------------------------------- support answers
