@@ -17,7 +17,6 @@ checkout, one Python and one version of labkit (a fingerprint names its socket),
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import gc
 import hashlib
 import json
@@ -46,10 +45,12 @@ _MAX_REPLY = 64 << 20
 
 
 def enabled() -> bool:
-    """Whether ``labkit check`` may use (and start) a server: on unless ``LABKIT_CHECK_SERVER=0``."""
+    """Whether ``labkit check`` may use (and start) a server: on Linux, unless ``LABKIT_CHECK_SERVER=0``."""
     if os.environ.get(ENV_SWITCH, "1").strip().lower() in ("0", "off", "false", "no"):
         return False
-    return hasattr(socket, "AF_UNIX") and hasattr(socket, "send_fds") and hasattr(os, "fork")
+    # Linux only: on macOS a process that forks after the SDK has read the system's proxy settings
+    # (an Objective-C framework) can crash in the child; there, every run is a cold one.
+    return sys.platform == "linux"
 
 
 def fingerprint() -> str:
@@ -166,6 +167,8 @@ def start_in_background() -> None:
 
 def _held(lock: Path) -> bool:
     """Whether a live server holds ``lock`` (its ``flock`` ends with the process, however it ends)."""
+    import fcntl
+
     try:
         with open(lock, "a+") as f:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -207,6 +210,8 @@ def stop(path: Path | None = None) -> bool:
 
 def serve(path: Path, idle: float = IDLE_S) -> None:
     """Warm up, then answer requests at ``path`` until ``idle`` seconds pass without one."""
+    import fcntl
+
     lock = open(path.with_suffix(".lock"), "a+")  # held (flock) for the server's whole life
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
