@@ -35,7 +35,8 @@ from typing import Any
 from . import paths
 from .checks import Report, Result
 
-__all__ = ["ENV_SWITCH", "IDLE_S", "enabled", "fingerprint", "run_remote", "socket_path", "start_in_background", "stop"]
+__all__ = ["ENV_SWITCH", "IDLE_S", "enabled", "fingerprint", "run_remote", "running", "socket_path", "start_in_background",
+           "stop"]
 
 ENV_SWITCH = "LABKIT_CHECK_SERVER"
 IDLE_S = 900.0
@@ -163,6 +164,12 @@ def start_in_background() -> None:
         with open(path.with_suffix(".log"), "ab") as log:  # the server's own errors, if any
             subprocess.Popen([sys.executable, "-m", "labkit.checkserver", str(path)], stdin=subprocess.DEVNULL,
                              stdout=log, stderr=log, start_new_session=True, close_fds=True)
+
+
+def running(path: Path | None = None) -> bool:
+    """Whether a server for ``path`` (default: this checkout's) is warming up or serving."""
+    path = path or socket_path()
+    return path is not None and _held(path.with_suffix(".lock"))
 
 
 def _held(lock: Path) -> bool:

