@@ -40,6 +40,7 @@ $(LAB_SETTINGS): .jupyter/lab/settings/overrides.json | $(STAMP)
 
 lab: setup ## open JupyterLab on the course (PORT=8888 by default)
 	@$(BIN)/labkit exercises build
+	@$(BIN)/python -c "from labkit import checkserver; checkserver.start_in_background()" || true
 	@$(BIN)/labkit doctor || true
 	@echo "Opening JupyterLab on http://127.0.0.1:$(PORT)/lab/tree/notebooks (the token is in the URL printed below)"
 	$(BIN)/jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) $(ROOT_FLAG) \

@@ -41,7 +41,8 @@ __all__ = ["ENV_SWITCH", "IDLE_S", "enabled", "fingerprint", "run_remote", "runn
 ENV_SWITCH = "LABKIT_CHECK_SERVER"
 IDLE_S = 900.0
 #: Environment that shapes what the server imports and warms: a change means another server.
-_ENV_KEYS = ("HOME", "PATH", "PYTHONPATH", "VIRTUAL_ENV", "REDIS_URL", "TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR")
+#: (PATH and VIRTUAL_ENV do not: this Python is in the fingerprint, and each run gets the caller's own.)
+_ENV_KEYS = ("HOME", "PYTHONPATH", "REDIS_URL", "TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR")
 _MAX_REPLY = 64 << 20
 
 
