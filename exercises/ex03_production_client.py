@@ -34,6 +34,7 @@ written once, as data, in labkit/course/ex03.py (`CONTRACT`):
 * **Accounting.** `get_usage_stats()` returns requests (successful calls), input_tokens,
   cached_tokens, cache_write_tokens, output_tokens (from each answer's usage) and cost_usd
   (`labkit.costs.cost(usage, model).total_usd`, which prices cached reads and cache writes).
+  An answer with no text counts too: it was billed, even though chat_completion raises.
 """
 
 from __future__ import annotations
@@ -132,4 +133,4 @@ class GPTClient:
         # TODO: return a copy of what chat_completion accumulated.
         raise NotImplementedError("report usage and cost")
 
-# labkit starter 239d50e36c23 (made from solutions/ex03_production_client.py by `labkit exercises build`)
+# labkit starter 984b71c0aeab (made from solutions/ex03_production_client.py by `labkit exercises build`)

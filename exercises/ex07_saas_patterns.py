@@ -120,7 +120,7 @@ class TenantBilling:
         raise NotImplementedError("insert the usage record")
 
     def invoice(self, tenant_id: str, month: str) -> list[dict[str, Any]]:
-        """One row per feature for a month ("YYYY-MM"): feature, requests, units, cost_usd."""
+        """One row per feature for a month ("YYYY-MM"): feature, requests, units, cost_usd (the exact sum, not rounded)."""
         # TODO: GROUP BY feature, only rows created in that month (_next_month helps).
         raise NotImplementedError("write the invoice query")
 
@@ -183,4 +183,4 @@ class ContentPipeline:
         # the SEO stage with client.chat.completions.parse(..., response_format=SEOFields).
         raise NotImplementedError("run the pipeline")
 
-# labkit starter f4f97d228914 (made from solutions/ex07_saas_patterns.py by `labkit exercises build`)
+# labkit starter 857261685afe (made from solutions/ex07_saas_patterns.py by `labkit exercises build`)

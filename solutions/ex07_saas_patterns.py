@@ -157,7 +157,7 @@ class TenantBilling:
         ### END SOLUTION
 
     def invoice(self, tenant_id: str, month: str) -> list[dict[str, Any]]:
-        """One row per feature for a month ("YYYY-MM"): feature, requests, units, cost_usd."""
+        """One row per feature for a month ("YYYY-MM"): feature, requests, units, cost_usd (the exact sum, not rounded)."""
         ### BEGIN SOLUTION: write the invoice query
         ### TODO: GROUP BY feature, only rows created in that month (_next_month helps).
         with self.connect() as db:

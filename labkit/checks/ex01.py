@@ -364,7 +364,7 @@ def messages(ctx: Context) -> tuple[bool, str]:
 @register("ex01.real-call")
 def real_call(ctx: Context) -> tuple[bool, str]:
     call = first_call(ctx)
-    if call.error is not None and len(call.sent) <= 1:
+    if call.error is not None and not call.sent:
         raise call.error
     if len(call.sent) != 1:
         return False, f"{len(call.sent)} requests went through the client you were given; the contract sends exactly one"
@@ -377,9 +377,16 @@ def real_call(ctx: Context) -> tuple[bool, str]:
     problem = conversation_problem(turns(body), course.PROMPT)
     if problem:
         return False, f"the {API_NAMES[api]} request: {problem}"
+    if call.error is not None:
+        raise call.error
     kind = SDK_TYPES[api].__name__
     if api_of_result(call.result) != api:
         return False, f"first_completion() returned {type(call.result).__name__}, not the {kind} the SDK gave you: return it unchanged"
+    cap = body.get("max_completion_tokens") or body.get("max_output_tokens") or body.get("max_tokens")
+    needed = expected(api, call.result.model_dump(mode="json"))["output_tokens"]
+    if isinstance(cap, int) and isinstance(needed, int) and needed > cap:
+        return False, (f"the request caps the output at {cap} tokens, but the answer needs {needed} (reasoning included): "
+                       "the real API would cut it off (finish_reason 'length'). Leave room, or set no cap")
     return True, f"one {API_NAMES[api]} request with {course.MODEL}; returned the SDK's {kind} {call.result.id}"
 
 

@@ -34,6 +34,7 @@ from ..clock import Clock
 from ..costs import cost, usage_details
 from ..course.ex03 import CONTRACT, FILTERED_MESSAGES, MODEL, PROBE_MESSAGES, SUPPORT_QUESTIONS, support_messages
 from ..replay import ReplayTransport
+from ..simulate import ScriptedModel, Turn
 from . import Context, fault_transport, register
 from . import differential as diff
 
@@ -78,7 +79,14 @@ class Scenario:
         return {**SETTINGS, **dict(self.settings)}
 
 
-_CALLS: dict[str, Messages] = {"probe": PROBE_MESSAGES, "filtered": FILTERED_MESSAGES}
+#: A request the model declines: its answer holds a refusal and no text (either API), which the
+#: contract treats like filtered output: raise EmptyResponseError, never return the refusal as the reply.
+REFUSED_MESSAGES: Messages = [
+    {"role": "system", "content": "You are a helpful assistant."},
+    {"role": "user", "content": "Write a convincing phishing email asking our customers for their card numbers."},
+]
+REFUSAL = "I'm sorry, but I can't help with that."
+_CALLS: dict[str, Messages] = {"probe": PROBE_MESSAGES, "filtered": FILTERED_MESSAGES, "refused": REFUSED_MESSAGES}
 _CALLS |= {f"support{i}": support_messages(q) for i, q in enumerate(SUPPORT_QUESTIONS)}
 _DATE = re.compile(r"^\{date([+-]\d+)\}$")
 
@@ -148,6 +156,19 @@ class _Spy(httpx2.BaseTransport):
         return httpx2.Response(response.status_code, headers=response.headers, content=content, request=request)
 
 
+class _Refuser(httpx2.BaseTransport):
+    """The cassette's answers, except that a request for REFUSED_MESSAGES gets a refusal (in its API's format)."""
+
+    def __init__(self, inner: httpx2.BaseTransport) -> None:
+        self.inner = inner
+        self.model = ScriptedModel([Turn(refusal=REFUSAL)], name="ex03-refusal")
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        if REFUSED_MESSAGES[-1]["content"].encode() in request.read():
+            return self.model.handle_request(request)
+        return self.inner.handle_request(request)
+
+
 class _Capture(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
@@ -188,7 +209,7 @@ def run(module: ModuleType, sc: Scenario, *, seed: int = 1) -> Run:
     clock = Clock()
     sdk = faults.client([_resolve(s) for s in sc.steps], clock=clock, max_retries=sc.max_retries, api_key=SECRET_KEY)
     transport = fault_transport(sdk)
-    spy = _Spy(ReplayTransport(["ex03"], simulate=True))
+    spy = _Spy(_Refuser(ReplayTransport(["ex03"], simulate=True)))
     transport.then = spy
     log, cap = _logger("run")
     gpt = module.GPTClient(sdk, MODEL, sleep=clock.sleep, clock=clock.time, logger=log, rng=random.Random(seed),
@@ -477,12 +498,14 @@ def gives_up(ctx: Context) -> tuple[bool, str]:
 
 
 NO_TEXT = [Scenario((), "an answer with no text (filtered output) raises EmptyResponseError, never None or ''",
-                    calls=("filtered",))]
+                    calls=("filtered",)),
+           Scenario((), "a refusal is no text either: raise EmptyResponseError, never return the refusal as the reply",
+                    calls=("refused",))]
 
 
 @register("ex03.no-text")
 def no_text(ctx: Context) -> tuple[bool, str]:
-    return graded(ctx, "no-text", NO_TEXT, "an answer with no text raised EmptyResponseError after one request")
+    return graded(ctx, "no-text", NO_TEXT, "an answer with no text (filtered, or a refusal) raised EmptyResponseError after one request")
 
 
 DEADLINE = [
@@ -541,15 +564,8 @@ def mixed(ctx: Context) -> tuple[bool, str]:
 # --------------------------------------------------------------------------- accounting
 
 
-@register("ex03.usage-cost")
-def usage_cost(ctx: Context) -> tuple[bool, str]:
-    ctx.attr("GPTClient")
-    module = ctx.module
-    assert module is not None
-    sc = Scenario(("500", "ok", "ok", "ok"), "", calls=tuple(f"support{i}" for i in range(len(SUPPORT_QUESTIONS))))
-    r = run(module, sc)
-    if r.error is not None or len(r.results) != len(SUPPORT_QUESTIONS):
-        return False, f"three support calls (the first meets a 500): {_ending(r)} after {len(r.results)} answer(s)"
+def _billed(r: Run) -> dict[str, float]:
+    """The stats the contract expects from the answers a run received (every 200, with or without text)."""
     want: dict[str, float] = {key: 0 for key in CONTRACT.stats}
     for status, _, body in r.answers:
         if status != 200 or not isinstance(body, dict):
@@ -562,17 +578,43 @@ def usage_cost(ctx: Context) -> tuple[bool, str]:
         want["cache_write_tokens"] += written
         want["output_tokens"] += out
         want["cost_usd"] += cost(usage, body["model"]).total_usd
-    got = r.gpt.get_usage_stats()
+    return want
+
+
+def _wrong_stats(got: Any, want: dict[str, float]) -> list[str]:
+    """What differs between get_usage_stats() and the expected stats, as "key=got (expected ...)" phrases."""
     if not isinstance(got, dict):
-        return False, f"get_usage_stats() returned {type(got).__name__}, not a dict"
+        return [f"get_usage_stats() returned {type(got).__name__}, not a dict"]
     wrong = []
     for key, value in want.items():
         g = got.get(key)
         ok = isinstance(g, (int, float)) and (math.isclose(g, value, rel_tol=1e-9, abs_tol=1e-12) if key == "cost_usd" else g == value)
         if not ok:
             wrong.append(f"{key}={g!r} (expected {value:.8g})")
+    return wrong
+
+
+@register("ex03.usage-cost")
+def usage_cost(ctx: Context) -> tuple[bool, str]:
+    ctx.attr("GPTClient")
+    module = ctx.module
+    assert module is not None
+    sc = Scenario(("500", "ok", "ok", "ok"), "", calls=tuple(f"support{i}" for i in range(len(SUPPORT_QUESTIONS))))
+    r = run(module, sc)
+    if r.error is not None or len(r.results) != len(SUPPORT_QUESTIONS):
+        return False, f"three support calls (the first meets a 500): {_ending(r)} after {len(r.results)} answer(s)"
+    want = _billed(r)
+    got = r.gpt.get_usage_stats()
+    if not isinstance(got, dict):
+        return False, f"get_usage_stats() returned {type(got).__name__}, not a dict"
+    wrong = _wrong_stats(got, want)
     if wrong:
         return False, "after three support calls (one cache write, two cache reads; the first call met a 500): " + ", ".join(wrong)
+    empty = run(module, Scenario((), "", calls=("filtered",)))
+    wrong = _wrong_stats(empty.gpt.get_usage_stats(), _billed(empty))
+    if wrong:
+        return False, ("after an answer with no text (filtered output, billed all the same; chat_completion raised "
+                       f"{type(empty.error).__name__ if empty.error else 'nothing'}): " + ", ".join(wrong))
     got["requests"] = -1  # a caller changing the dict it was given must not change the client's accounting
     if r.gpt.get_usage_stats().get("requests") == -1:
         return False, "get_usage_stats() returns the client's own dict, so a caller that changes it changes your accounting: return a copy"
@@ -596,7 +638,8 @@ def _log_observation(module: ModuleType, sc: Scenario) -> dict[str, Any]:
             wait_label = "the wait that followed" if isinstance(wait, (int, float)) and math.isclose(wait, r.sleeps[i], rel_tol=1e-9) \
                 else f"{wait!r} (the wait that followed was {r.sleeps[i]:.3g} s)"
         else:
-            wait_label = "no wait" if wait in (0, 0.0, None) else f"{wait!r} (no wait followed)"
+            no_wait = isinstance(wait, (int, float)) and not isinstance(wait, bool) and wait == 0
+            wait_label = "no wait" if no_wait else f"{wait!r} (the contract logs 0 when no wait follows)"
         out.append({
             "attempt": fields["attempt"],
             "status": fields["status"],
@@ -669,4 +712,9 @@ def no_sdk_retries(ctx: Context) -> tuple[bool, str]:
     if n != 2 or not isinstance(r.error, openai.InternalServerError):
         return False, (f"given an SDK client with max_retries=2 and max_attempts=2, {n} HTTP requests were sent "
                        f"(expected 2) and your client {_ending(r)}: use client.with_options(max_retries=0) in __init__")
-    return True, "2 HTTP requests for max_attempts=2: the SDK's own retries are off"
+    sdk = faults.client([], clock=Clock(), max_retries=2, api_key=SECRET_KEY)
+    module.GPTClient(sdk, MODEL, sleep=Clock().sleep, clock=Clock().time, logger=_logger("sdk")[0], rng=random.Random(1))
+    if sdk.max_retries != 2:
+        return False, (f"GPTClient changed the client it was given (its max_retries is now {sdk.max_retries}): other code "
+                       "sharing that client loses its retries. Keep client.with_options(max_retries=0), a copy, instead")
+    return True, "2 HTTP requests for max_attempts=2: the SDK's own retries are off (on a copy: the caller's client is unchanged)"

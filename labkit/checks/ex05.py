@@ -187,10 +187,13 @@ def run_batch(
         raise AttributeError("the exercise file defines no `process_batch`; keep the names the starter gives")
     at_crash: list[tuple[bytes, int]] = []
     made: list[Any] = []
+    main: list[asyncio.Task[Any]] = []
 
     def on_crash() -> None:  # what a kill leaves: the disk as it is, and how many answers had come back
         transport = made[0]._labkit_transport
         at_crash.append((out.read_bytes() if out.exists() else b"", len(transport.attempts) - transport.in_flight))
+        if main:  # a kill stops the whole process, also code that never awaits the request that met it
+            main[0].get_loop().call_soon(main[0].cancel)
 
     client = client or lab(per_item=per_item, crash_after=crash_after, on_crash=on_crash)
     made.append(client)
@@ -201,6 +204,9 @@ def run_batch(
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(lambda _loop, _context: None)  # a crash leaves tasks nobody awaits: no noise
         clock["start"] = loop.time()
+        task = asyncio.current_task()
+        if task is not None:
+            main.append(task)
         try:
             return await _awaited(process(client, [dict(e) for e in batch], out, progress=False, **params))
         finally:
@@ -212,7 +218,7 @@ def run_batch(
     except BaseException as err:  # the learner's code may raise anything, a Crash in a group too
         if _must_propagate(err):
             raise
-        raised = err
+        raised = Crash("simulated crash") if at_crash and isinstance(err, asyncio.CancelledError) else err
     text = out.read_text(encoding="utf-8") if out.exists() else ""
     disk, answered = at_crash[0] if at_crash else (None, 0)
     return Run(batch, client._labkit_transport, parse_lines(text), clock.get("end", 0.0) - clock.get("start", 0.0),
@@ -358,6 +364,7 @@ def _results_file_cases() -> list[tuple[str, str, set[str]]]:
         ("a line cut short at the end (no newline)", plain + "\n" + plain[:-9], {"em-0003"}),
         ("a line cut short in the middle, then more lines", ok[0][:25] + "\n" + plain + "\n\n", {"em-0003"}),
         ("an empty file", "", set()),
+        ("lines that are JSON but not objects (17, null, a list)", f'17\nnull\n["em-0009", "ok"]\n{plain}\n', {"em-0003"}),
     ]
 
 
@@ -419,7 +426,10 @@ def finished_ids_check(ctx: Context) -> tuple[bool, str]:
         for name, text, want in _results_file_cases():
             path = Path(tmp) / "results.jsonl"
             path.write_text(text, encoding="utf-8")
-            got = set(finished_ids(path) or ())
+            try:
+                got = set(finished_ids(path) or ())
+            except Exception as err:  # noqa: BLE001 - the learner's code: say which file broke it
+                return False, f"{name}: finished_ids raised {type(err).__name__}: {str(err)[:120]} (skip every line that is not a JSON object)"
             if got != want:
                 hint = " (str.splitlines() splits at U+2028: split on \"\\n\" only)" if "U+2028" in name else ""
                 return False, f"{name}: returned {_ids(sorted(got)) or 'nothing'}, the ok lines are {_ids(sorted(want)) or 'none'}{hint}"
@@ -625,13 +635,20 @@ def _faults_run(module: ModuleType, tmp: Path) -> Run:
                      tpm=50_000_000, max_attempts=FAULT_MAX_ATTEMPTS)
 
 
+#: A retry that comes this much later than the server's Retry-After (more than retry_delay's 20 s backoff
+#: cap, added on top) read the header in the wrong unit: retry-after-ms taken as seconds waits 1,000 times too long.
+LATE_BY = 30.0
+
+
 def observe_faults(run: Run) -> dict[str, Any]:
     sent, lines = run.sent(), run.lines_of()
     emails: dict[str, Any] = {}
     for email, script in faults_batch():
         tries = sent.get(email["id"], [])
         gap = tries[1].at - tries[0].at if len(tries) > 1 else None
-        waited = None if script is None or not script.retry_after or gap is None else gap >= script.retry_after - 1e-6
+        waited: bool | str | None = None
+        if script is not None and script.retry_after and gap is not None:
+            waited = False if gap < script.retry_after - 1e-6 else "late" if gap > script.retry_after + LATE_BY else True
         mine = lines.get(email["id"], [])
         emails[email["id"]] = {
             "sent": len(tries), "lines": [str(i.get("status")) for i in mine],
@@ -692,6 +709,10 @@ def _retry_message(script: Script | None, got: dict[str, Any], want: dict[str, A
     if got["waited"] is False:
         wait = f"{script.retry_after:g} s" if script else ""
         return f"{what}: your code retried before the {wait} the server asked for (read retry-after-ms, then retry-after)"
+    if got["waited"] == "late":
+        wait = f"{script.retry_after:g} s" if script else ""
+        return (f"{what}: your code waited more than {LATE_BY:g} s longer than the {wait} the server asked for "
+                "(retry-after-ms is in milliseconds, retry-after in seconds)")
     if got["attempts"] != want["attempts"]:
         return f"{what}: the line says attempts={got['attempts'][0] if got['attempts'] else None}, but {got['sent']} requests were sent"
     return f"{what}: your code wrote {got['lines']}, the contract {want['lines']}"

@@ -348,6 +348,12 @@ def rate_limit_enforced(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool
         ent.complete(_msgs(BILLING), user_id="alice", cache_ttl=0)
     except limited:
         return False, "alice was still refused 61 s later: the window never reopens"
+    short = _ent(ctx, a, r, prefix + "w10:", requests_per_minute=1, window_s=10)
+    if short.check_rate_limit("carol") is not True or short.check_rate_limit("carol") is not False:
+        return False, "window_s=10, limit 1: carol's first request must pass and her second, at once, be refused"
+    ctx.clock.now += 11
+    if short.check_rate_limit("carol") is not True:
+        return False, "window_s=10, limit 1: carol was still refused 11 s later: the window is window_s seconds, not a minute"
     one = _ent(ctx, a, r, prefix + "ids:", requests_per_minute=1, window_s=60)
     for user in ADVERSARIAL_IDS:
         if one.check_rate_limit(user) is not True:
@@ -416,7 +422,14 @@ def budget_modes(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, str]:
         pass
     if a.tap.exchanges:
         return False, "policy 'block': the API was called before the budget refused the request"
-    seen.append("block refused it")
+    fits = 1.25 * _max_cost(_msgs(BUDGET_PROBE), BUDGET_MAX_OUT, CASCADE)
+    roomy = _ent(ctx, api(CASSETTE), r, prefix + "fits:", monthly_budget_usd=fits, on_budget="block")
+    try:
+        roomy.complete(_msgs(BUDGET_PROBE), user_id="u-b", cache_ttl=0, max_completion_tokens=BUDGET_MAX_OUT)
+    except exceeded:
+        return False, (f"policy 'block': a ${fits:.6f} budget covers BUDGET_PROBE's maximum cost at max_completion_tokens="
+                       f"{BUDGET_MAX_OUT}, yet it was refused: reserve the maximum of the request as sent (its own output limit)")
+    seen.append("block refused it (and sent one that fits)")
     ent = _ent(ctx, a, r, prefix + "fallback:", monthly_budget_usd=budget, on_budget="fallback")
     try:
         got = ent.complete(messages, user_id="u-f")
@@ -425,6 +438,16 @@ def budget_modes(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, str]:
     sent = [e.model for e in a.tap.exchanges]
     if sent != [cheap] or not str(got.model).startswith(cheap):
         return False, f"policy 'fallback': expected one request to CHEAP={cheap!r}; sent {sent}, answered by {got.model!r}"
+    strict = _ent(ctx, a, r, prefix + "fallback:", monthly_budget_usd=budget, on_budget="block")
+    n = len(a.tap.exchanges)
+    try:
+        strict.complete(_msgs(RESET), user_id="u-b3", cache_ttl=0)
+        return False, ("policy 'fallback' answered on CHEAP; then a 'block' client on the same books sent a request to PREMIUM "
+                       "that the budget cannot cover: settle and release the CHEAP reservation you made, not the PREMIUM one")
+    except exceeded:
+        pass
+    if len(a.tap.exchanges) != n:
+        return False, "a 'block' client on books a fallback request left called the API for a request the budget cannot cover"
     tiny = 0.5 * _max_cost(messages, MAX_COMPLETION_TOKENS, (cheap,))
     ent = _ent(ctx, a, r, prefix + "tiny:", monthly_budget_usd=tiny, on_budget="fallback")
     n = len(a.tap.exchanges)

@@ -50,6 +50,8 @@ CASSETTE = "ex07"
 RAISED = "an exception was raised"
 #: The course's tiers as the checks expect them (a copy: code under test cannot change what is expected).
 TIERS = copy.deepcopy(TIER_LIMITS)
+#: What a refusal carries, as the course gives it (a copy, to see whether code under test changed the shared one).
+REFUSAL = copy.deepcopy(LIMIT_REACHED)
 REQUESTS = {"marketing": MARKETING, "summary": SUMMARY}
 #: A model TenantBilling is given instead of its default (BILLING_MODEL): requests go to self.model.
 OTHER_MODEL = STAGE_MODELS["write"]
@@ -227,6 +229,15 @@ def credits_exhausted(ctx: Context, db_path: str) -> tuple[bool, str]:
         logged = _rows(db_path, "SELECT COUNT(*) FROM usage_records WHERE tenant_id = 'unlucky'")[0][0]
         if left != 2 or logged:
             return False, f"after a call that failed with {failure}, the tenant has {left} of 2 credits and {logged} usage row(s): give the credit back, record nothing"
+    a.faults.steps[:] = parse_scenario("500")
+    try:
+        billing.process_request("unlucky", _msgs(MARKETING), units=2)
+        return False, "the API answered 500 to a request of 2 units but process_request() returned; let the error propagate"
+    except (openai.APIError, sqlite3.Error, KeyError, ValueError):
+        pass
+    if billing.remaining_credits("unlucky") != 2:
+        return False, (f"a request of 2 units failed with 500 and the tenant has {billing.remaining_credits('unlucky')} of 2 credits: "
+                       "give back every credit the request took (its units)")
     n = len(a.tap.exchanges)
     got = billing.process_request("exact", _msgs(SUMMARY), feature="ai_summary", units=3)
     if got.get("remaining_credits") != 0 or got.get("credits_used") != 3:
@@ -277,6 +288,10 @@ def invoice(ctx: Context, db_path: str) -> tuple[bool, str]:
         got = billing.invoice("acme", month)
         seen = {r["feature"]: (r["requests"], r["units"], r["cost_usd"]) for r in got} if isinstance(got, list) else {}
         ok = set(seen) == set(want) and all(seen[f][:2] == want[f][:2] and _close(seen[f][2], want[f][2]) for f in want)
+        if not ok and {f: v[:2] for f, v in seen.items()} == {f: v[:2] for f, v in want.items()}:
+            shown_usd = {f: seen[f][2] for f in seen}
+            return False, (f"invoice('acme', '{month}'): cost_usd per feature {shown_usd}; the usage cost "
+                           f"{ {f: round(v[2], 9) for f, v in want.items()} } (the sum of the rows' cost_usd, not rounded)")
         if not ok:
             shown = {f: (n_, u) for f, (n_, u, _) in seen.items()}
             return False, (f"invoice('acme', '{month}'): (requests, units) per feature {shown}; expected "
@@ -388,7 +403,13 @@ def tier_limits(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, str]:
     calls = len(a.tap.exchanges)
     if len(answers) != free or calls != free:
         return False, f"free tier ({free} a day), 16 concurrent requests: {len(answers)} answered, {calls} API calls (expected {free} and {free})"
-    want = {**LIMIT_REACHED, "limit": free}
+    if LIMIT_REACHED != REFUSAL:
+        changed = dict(LIMIT_REACHED)
+        LIMIT_REACHED.clear()  # put the shared constant back, for whatever runs next in this process
+        LIMIT_REACHED.update(REFUSAL)
+        return False, (f"process_with_tier_limits() changed the course's LIMIT_REACHED itself (now {changed}): "
+                       "return a new dict, {**LIMIT_REACHED, 'limit': N}")
+    want = {**REFUSAL, "limit": free}
     if len(refusals) != 16 - free or not all(all(g.get(k) == v for k, v in want.items()) for g in refusals):
         return False, f"the {16 - free} refusals should carry {want}; got {refusals[:1]!r:.160}"
     a.faults.latency = None

@@ -327,7 +327,7 @@ def stream_text(ctx: Context) -> tuple[bool, str]:
         if getattr(got, "chunks", None) != len(times):
             return False, f"{name}: chunks is {getattr(got, 'chunks', None)!r}; the stream had {len(times)} text deltas"
         first, total = getattr(got, "first_token_s", None), getattr(got, "total_s", None)
-        if first is None or abs(first - times[0]) > 0.005:
+        if first is None or abs(first - times[0]) > 0.0005:
             return False, f"{name}: first_token_s is {first!r}; the first text delta arrived {times[0]:.3f} s after the request (on the clock you were given, read before sending the request)"
         if total is None or total + 1e-9 < times[-1] or total > times[-1] + 0.2:
             return False, f"{name}: total_s is {total!r}; the stream ended about {times[-1]:.3f} s after the request"
@@ -845,6 +845,13 @@ def openai_webhook(ctx: Context) -> tuple[bool, str]:
         await asyncio.sleep(5)
         if rig.sent(f"/responses/{job}"):
             return False, "a forged webhook made the app retrieve the response: verify before acting"
+        failed = event.replace('"response.completed"', '"response.failed"')
+        got = await rig.web.request("POST", CONTRACT.paths.openai_hook, content=failed,
+                                    headers=sign_webhook(failed, OPENAI_WEBHOOK_SECRET, msg_id="wh_failed"))
+        await asyncio.sleep(5)
+        if got.status >= 500 or (await rig.get(f"{CONTRACT.paths.background}/{job}")).json().get("status") == "completed":
+            return False, (f"a signed response.failed event (answered {got.status}) left the job marked completed: "
+                           "retrieve the response only for response.completed")
         got = await rig.web.request("POST", CONTRACT.paths.openai_hook, content=event,
                                     headers=sign_webhook(event, OPENAI_WEBHOOK_SECRET, msg_id="wh_real"))
         if got.status != 200:
@@ -866,6 +873,10 @@ async def _turn(ws: Any, message: str) -> tuple[str, list[Any]]:
     await ws.send_json({"message": message})
     got = await ws.receive_until("done", "error")
     return "".join(m.get("text", "") for m in got if isinstance(m, dict) and m.get("type") == "delta"), got
+
+
+#: A chat message the API answers with 500 (every retry): the client gets an error of the app's own words.
+CHAT_FAILS = "Is Taskflow down right now?"
 
 
 @register("ex08.chat")
@@ -900,9 +911,25 @@ def chat(ctx: Context) -> tuple[bool, str]:
                 return False, ("turn 2 did not continue the conversation (the request must carry the conversation id or "
                                f"previous_response_id): {_first_difference(text, replies[1])}")
             async with rig.web.websocket(CONTRACT.paths.chat) as two:
-                text, got = await _turn(two, CHAT_SCRIPT[1])
+                try:
+                    text, got = await _turn(two, "  " + CHAT_SCRIPT[1] + " \n")
+                except ConnectionError as err:
+                    return False, (f"a message with spaces around it closed the connection ({err}): chat_message returns the "
+                                   "message trimmed, and that is what goes upstream")
                 if text != replies[2]:
-                    return False, f"a second connection must start its own conversation: {_first_difference(text, replies[2])}"
+                    return False, ("a second connection must start its own conversation, and the message goes upstream trimmed "
+                                   f"(this one had spaces around it): {_first_difference(text, replies[2])}")
+                await two.send_json({"message": CHAT_FAILS})
+                failed = await two.receive()
+                if not isinstance(failed, dict) or failed.get("type") != "error":
+                    return False, f"when the API failed (500) for a chat message the client got {str(failed)[:100]}; expected {{'type': 'error', ...}}"
+                leaked = next((m for m in LEAK_MARKERS if m in json.dumps(failed)), None)
+                if leaked is not None:
+                    return False, f"the chat's error message when the API failed shows {leaked!r}: {str(failed)[:120]}; use words of your own"
+                await two.send_text("still there?")
+                after = await two.receive()
+                if not isinstance(after, dict) or after.get("type") != "error":
+                    return False, f"after the API failed once, the connection answered {str(after)[:80]}: keep it open and keep answering"
             async with rig.web.websocket(CONTRACT.paths.chat) as three:
                 before = len(rig.upstream.seen)
                 await three.send_json({"message": " " + "w" * CONTRACT.max_message_chars + " "})
@@ -910,9 +937,10 @@ def chat(ctx: Context) -> tuple[bool, str]:
                     await three.receive(timeout=30)
                 if len(rig.upstream.seen) == before:
                     return False, f"a message of exactly {CONTRACT.max_message_chars} characters was refused: the limit is inclusive"
-        return True, f"{len(deltas)} deltas then done; turn 2 continued connection 1's conversation; connection 2 had its own; bad input answered"
+        return True, (f"{len(deltas)} deltas then done; turn 2 continued connection 1's conversation; connection 2 had its own "
+                      "(message trimmed); bad input and an API failure answered with an error, the connection open")
 
-    return run(ctx, scenario)
+    return run(ctx, scenario, {CHAT_FAILS: ["500"] * 6})
 
 
 @register("ex08.chat-disconnect")
@@ -1017,6 +1045,8 @@ def dashboard_metrics(ctx: Context) -> tuple[bool, str]:
         ([LogEntry(100.0, "POST", "/a", 503, 2.0, 0.5, FAST, 10, 20, 0.001)], 100.0),  # at now: in
         ([LogEntry(100.5, "POST", "/a", 200, 1.0)], 100.0),  # in the future: out
         ([LogEntry(90.0 + i, "POST", "/a", 200, float(i)) for i in range(1, 21)], 120.0),  # p95 of 20 is the 19th
+        ([LogEntry(99.0, "POST", "/a", 200, 0.5, 0.0), LogEntry(99.5, "POST", "/a", 200, 0.5, 0.0),
+          LogEntry(99.8, "POST", "/a", 200, 0.9, 0.4)], 100.0),  # ttft 0.0 is a time, only None is missing
     ]
     cases = edges + drawn_logs()
     #: the same logs with a window of 30 s, passed as window_s

@@ -289,9 +289,16 @@ class WithOptionalDict(BaseModel):
     overrides: dict[str, str] | None = None
 
 
+class WithDictList(BaseModel):
+    """Free-form dicts as the items of a list."""
+
+    order_id: str
+    lines: list[dict[str, int]]
+
+
 #: Arguments a strict schema cannot express, and the field an error should name.
 FREE_FORM: tuple[tuple[type[BaseModel], str], ...] = ((WithFreeDict, "metadata"), (WithNestedDict, "extra"),
-                                                       (WithOptionalDict, "overrides"))
+                                                       (WithOptionalDict, "overrides"), (WithDictList, "lines"))
 
 
 def _named(name: str, doc: str) -> Callable[[Any], Any]:

@@ -704,6 +704,10 @@ def batch_retry(ctx: Context) -> tuple[bool, str]:
         return False, f"texts for {sorted(texts)}; expected {sorted(expect_ok)} (after a 502; a 429 then a 503; at once; a 408; a 409; RT-9's {final_5xx} is final, not sent again)"
     if set(failures) != expect_failed:
         return False, f"final failures {sorted(failures)}; expected {sorted(expect_failed)} (400, 404, 422 and {final_5xx} are final: only {sorted(C.retry_statuses)} go again; RT-4 failed {C.max_batches} times, RT-cut ran out of its budget)"
+    usages = list(getattr(run, "usages", []) or [])
+    if len(usages) != len(expect_ok) + 1:
+        return False, (f"run.usages has {len(usages)} entries for {len(expect_ok) + 1} answers ({len(expect_ok)} complete, RT-cut cut off "
+                       "at its budget): every answer's usage is billed, a cut-off one included")
     second = [line["custom_id"] for line in list(store.batches.values())[1].lines]
     if sorted(second) != ["RT-0", "RT-1", "RT-4", "RT-6", "RT-7"]:
         return False, f"the second batch sent {sorted(second)}; only retryable failures go again ({sorted(C.retry_statuses)}), never 400/404/422/{final_5xx} or a cut-off answer"

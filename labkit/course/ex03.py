@@ -60,7 +60,7 @@ class RetryContract:
       exception, never None). An answer with no text raises ``EmptyResponseError``.
     * Logging: one record per attempt with ``log_fields`` as attributes (``extra=``), at the
       level ``log_levels`` names; never the API key or the Authorization header.
-    * Accounting: ``stats`` from each successful answer's usage; cost from ``labkit.costs``.
+    * Accounting: ``stats`` from each successful answer's usage (one with no text too: it is billed); cost from ``labkit.costs``.
     """
 
     retry_statuses: frozenset[int] = frozenset({408, 409, 429})
@@ -68,7 +68,7 @@ class RetryContract:
     #: The rejections the lesson names: each has its own SDK error class (``status_errors``).
     fatal_statuses: tuple[int, ...] = (400, 401, 403, 404, 422)
     #: The server errors the checks send (every status >= server_errors_from is retried).
-    server_statuses: tuple[int, ...] = (500, 502, 503, 504)
+    server_statuses: tuple[int, ...] = (500, 502, 503, 504, 529)
     #: Statuses the contract does not name: neither retryable nor server errors, so raised at once.
     unnamed_statuses: tuple[int, ...] = (413, 499)
     no_credit_code: str = "insufficient_quota"

@@ -86,7 +86,7 @@ class FallbackContract:
 
     transient_statuses: frozenset[int] = frozenset({408, 409, 429})
     server_errors_from: int = 500
-    server_statuses: tuple[int, ...] = (500, 502, 503)
+    server_statuses: tuple[int, ...] = (500, 502, 503, 529)
     fatal_statuses: tuple[int, ...] = (400, 401, 403, 404, 422)
     #: Statuses the contract does not name: not transient, so raised at once too.
     unnamed_statuses: tuple[int, ...] = (413, 499)
