@@ -373,29 +373,39 @@ def rate_limit_enforced(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool
 # --------------------------------------------------------------------------- budget
 
 
+#: Users who send their first request at the same moment: a budget decided outside Redis lets all of
+#: them through (about 10 requests' worth at the probe's real cost, against a budget of 6 maximums).
+BUDGET_USERS = 20
+
+
 @_redis_check("ex06.budget-atomic")
 def budget_atomic(ctx: Context, r: redis.Redis, prefix: str) -> tuple[bool, str]:
     messages, max_out = _msgs(BUDGET_PROBE), BUDGET_MAX_OUT
     one = _max_cost(messages, max_out, CASCADE)
     budget = 6 * one
-    a = api(CASSETTE, latency=Latency(base=0.01))  # the API takes 10 ms
+    a = api(CASSETTE, latency=Latency(base=0.05))  # the API takes 50 ms: every first request is in flight at once
     ent = _ent(ctx, a, r, prefix, monthly_budget_usd=budget, on_budget="block", requests_per_minute=10**6)
     exceeded = ctx.attr("BudgetExceeded")
+    arrive = threading.Barrier(BUDGET_USERS, timeout=10)
 
     def user(i: int) -> None:
+        try:
+            arrive.wait()  # all users send their first request together
+        except threading.BrokenBarrierError:
+            return
         try:
             for _ in range(100):
                 ent.complete(messages, user_id=f"u{i}", feature="summary", max_completion_tokens=max_out, cache_ttl=0)
         except exceeded:
             pass
 
-    errors = concurrently(user)
+    errors = concurrently(user, workers=BUDGET_USERS)
     if errors:
         return False, f"complete() raised under concurrency: {errors[0]}"
     costs = [e.usd for e in a.tap.answered]
     true_spend = sum(costs)
     if true_spend > budget + one + 1e-12:
-        return False, (f"budget ${budget:.6f}: 8 concurrent users spent ${true_spend:.6f} in {len(costs)} requests, "
+        return False, (f"budget ${budget:.6f}: {BUDGET_USERS} concurrent users spent ${true_spend:.6f} in {len(costs)} requests, "
                        f"over by ${true_spend - budget:.6f} (more than one request's maximum, ${one:.6f})")
     if true_spend < budget / 2:
         return False, f"only ${true_spend:.6f} of a ${budget:.6f} budget was used before requests were blocked"
