@@ -44,6 +44,8 @@ IDLE_S = 900.0
 #: (PATH and VIRTUAL_ENV do not: this Python is in the fingerprint, and each run gets the caller's own.)
 _ENV_KEYS = ("HOME", "PYTHONPATH", "REDIS_URL", "TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR")
 _MAX_REPLY = 64 << 20
+#: Room the socket's path needs under the temporary folder ("/labkit-checks-UID/<20 hex>.sock" and a spare).
+_SOCKET_ROOM = 47
 
 
 def enabled() -> bool:
@@ -77,10 +79,7 @@ def fingerprint() -> str:
 
 def _folder() -> Path | None:
     """The private folder sockets live in, or None if it is not safely this user's own."""
-    base = tempfile.gettempdir()
-    if len(os.fsencode(base)) > 60 and os.access("/tmp", os.W_OK):
-        base = "/tmp"  # a socket's path must fit in 107 bytes
-    folder = Path(base) / f"labkit-checks-{os.getuid()}"
+    folder = Path(paths.socket_tempdir(_SOCKET_ROOM)) / f"labkit-checks-{os.getuid()}"
     try:
         folder.mkdir(mode=0o700, exist_ok=True)
         st = os.lstat(folder)

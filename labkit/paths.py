@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 _MARKERS = ("cassettes", "labkit")
@@ -52,3 +53,15 @@ def state_dir() -> Path:
     """Folder for learner state (progress), ignored by git."""
     env = os.environ.get("LABKIT_STATE")
     return Path(env).resolve() if env else course_root() / ".labkit"
+
+
+#: The longest unix socket path Linux accepts (``sun_path`` is 108 bytes with the final NUL).
+MAX_SOCKET_PATH = 107
+
+
+def socket_tempdir(room: int) -> str:
+    """The temporary folder, or /tmp when its path leaves fewer than ``room`` bytes for a socket's name."""
+    base = tempfile.gettempdir()
+    if len(os.fsencode(base)) + room > MAX_SOCKET_PATH and os.access("/tmp", os.W_OK):
+        return "/tmp"
+    return base

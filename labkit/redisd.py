@@ -32,6 +32,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from .errors import EnvironmentProblem
+from .paths import MAX_SOCKET_PATH, socket_tempdir
 
 __all__ = [
     "RedisUnavailable", "Server", "connect", "describe", "drop_prefix", "fresh_prefix", "is_private", "server_binary",
@@ -39,8 +40,8 @@ __all__ = [
 ]
 
 FOLDER_PREFIX = "labkit-redis-"
-#: The longest unix socket path Linux accepts (``sun_path`` is 108 bytes with the final NUL).
-MAX_SOCKET_PATH = 107
+#: Room a private server's socket path needs under the temporary folder ("/labkit-redis-XXXXXXXX/redis.sock").
+_SOCKET_ROOM = len(FOLDER_PREFIX) + 20
 #: Seconds to wait for a TCP/unix connection, and for any single reply.
 CONNECT_TIMEOUT = 1.0
 SOCKET_TIMEOUT = 3.0
@@ -115,7 +116,7 @@ def start_server(*, timeout: float = 10.0) -> Server:
     """
     exe = server_binary()
     _sweep_stale()
-    folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX, dir=_socket_base()))
+    folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX, dir=socket_tempdir(_SOCKET_ROOM)))
     sock = folder / "redis.sock"
     if len(os.fsencode(sock)) > MAX_SOCKET_PATH:
         shutil.rmtree(folder, ignore_errors=True)
@@ -157,21 +158,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _socket_base() -> str:
-    """The temporary folder, or /tmp when the temporary folder's path leaves no room for a socket's."""
-    base = tempfile.gettempdir()
-    if len(os.fsencode(base)) + len(FOLDER_PREFIX) + 20 > MAX_SOCKET_PATH and os.access("/tmp", os.W_OK):
-        return "/tmp"
-    return base
-
-
 def _sweep_stale() -> None:
     """Remove folders (and stop servers) left by Python processes that were killed before exiting.
 
     A folder is stale when the process that started its server is gone. Its server is stopped only
     if that pid still runs redis-server on this folder's socket (so a reused pid is never touched).
     """
-    for folder in Path(_socket_base()).glob(FOLDER_PREFIX + "*"):
+    for folder in Path(socket_tempdir(_SOCKET_ROOM)).glob(FOLDER_PREFIX + "*"):
         try:
             owner, server = (int(x) for x in (folder / "pids").read_text().split())
         except (OSError, ValueError):
